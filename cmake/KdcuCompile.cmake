@@ -1,0 +1,17 @@
+# Compile settings shared by every kdcu target: warnings, sanitizers, include root.
+
+set(KDCU_SANITIZE_FLAGS -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+
+function(kdcu_target_defaults target)
+  target_include_directories(${target} PUBLIC
+    "$<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>"
+    "$<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/generated>")
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wshadow -Wno-unknown-pragmas>
+    $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${KDCU_WERROR}>>:-Werror>
+    $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -Xcompiler=-Wall,-Wextra>)
+  if(KDCU_SANITIZE)
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${KDCU_SANITIZE_FLAGS}>)
+    target_link_options(${target} PUBLIC ${KDCU_SANITIZE_FLAGS})
+  endif()
+endfunction()

@@ -1,0 +1,33 @@
+// What every kdcu test compares with: one tolerance formula |actual - expected| <= atol + rtol*|expected|,
+// rtol and atol chosen by dtype (not per test), and poisoning of outputs so that an unwritten
+// element fails the comparison.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "core/tensor.h"
+
+namespace kdcu {
+namespace testing {
+
+struct Tolerance {
+  double rtol;
+  double atol;
+};
+
+// f32: rtol 1e-5, atol 1e-6 (the GPU/CPU and PyTorch comparisons may scale this by `factor`
+// for reductions over many terms); f64: rtol 1e-10, atol 1e-12.
+Tolerance tolerance_for(DType dtype, double factor = 1.0);
+
+// Elementwise comparison after moving both to the CPU; the message names the worst element.
+::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, Tolerance tol);
+::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected);
+
+// A NaN (floating) or extreme value (integer) to pre-fill outputs with.
+double poison_value(DType dtype);
+void poison(const Tensor& t);
+
+}  // namespace testing
+}  // namespace kdcu
