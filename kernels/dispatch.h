@@ -24,6 +24,11 @@ decltype(auto) on_device(const Device& device, CpuFn&& cpu_fn, CudaFn&& cuda_fn)
   }
 }
 
+// For ops whose CUDA kernels are not written yet: a clear error instead of a wrong answer.
+[[noreturn]] inline void no_cuda_kernel(const char* op) {
+  throw DeviceError(cat(op, ": no CUDA kernel in this version of kdcu; run it on the CPU (.to(Device::cpu()))"));
+}
+
 // The minimum number of elements before a CPU loop is split across OpenMP threads.
 inline constexpr long long kParallelGrain = 1 << 15;
 
