@@ -83,10 +83,16 @@ std::vector<Node*> topological_order(Node* root) {
 
 }  // namespace
 
-bool grad_enabled() { return t_grad_enabled; }
+bool grad_enabled() {
+  return t_grad_enabled;
+}
 
-NoGradGuard::NoGradGuard() : previous_(t_grad_enabled) { t_grad_enabled = false; }
-NoGradGuard::~NoGradGuard() { t_grad_enabled = previous_; }
+NoGradGuard::NoGradGuard() : previous_(t_grad_enabled) {
+  t_grad_enabled = false;
+}
+NoGradGuard::~NoGradGuard() {
+  t_grad_enabled = previous_;
+}
 
 bool needs_graph(std::initializer_list<Tensor> inputs) {
   if (!t_grad_enabled) return false;
@@ -108,8 +114,10 @@ void record(Tensor& out, const char* name, std::initializer_list<Tensor> inputs,
       e.dtype = t.dtype();
       e.device = t.device();
       if (t.requires_grad()) {
-        if (t.grad_fn()) e.node = t.grad_fn();
-        else e.leaf = t.impl_ptr();
+        if (t.grad_fn())
+          e.node = t.grad_fn();
+        else
+          e.leaf = t.impl_ptr();
       }
     }
     node->inputs.push_back(std::move(e));
@@ -125,8 +133,10 @@ void run_backward(const Tensor& root, const Tensor& grad) {
                          "): no input of the computation had requires_grad, or it ran under no-grad");
   Tensor seed = grad;
   if (!seed.defined()) {
-    require<AutogradError>(root.numel() == 1, "backward() without a gradient needs a one-element tensor; found "
-                           "shape ", shape_str(root.shape()), " (pass the gradient explicitly)");
+    require<AutogradError>(root.numel() == 1,
+                           "backward() without a gradient needs a one-element tensor; found "
+                           "shape ",
+                           shape_str(root.shape()), " (pass the gradient explicitly)");
     seed = ones_like(root);
   } else {
     check_same_shape(root, seed, "backward (gradient vs tensor)");

@@ -26,8 +26,8 @@ namespace cuda {
 
 // Launches `kernel` on the device's stream and checks the launch; `name` appears in the error.
 template <class... KernelArgs, class... Args>
-void launch(const char* name, void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t shared_bytes,
-            int device, Args&&... args) {
+void launch(const char* name, void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t shared_bytes, int device,
+            Args&&... args) {
   if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;  // empty tensors launch nothing
   kernel<<<grid, block, shared_bytes, stream(device)>>>(static_cast<KernelArgs>(args)...);
   check(static_cast<int>(cudaGetLastError()), name, __FILE__, __LINE__);

@@ -23,8 +23,12 @@ std::atomic<long long> g_live_bytes{0};
 std::atomic<long long> g_allocations{0};
 }  // namespace
 
-long long live_bytes() { return g_live_bytes.load(); }
-long long allocation_count() { return g_allocations.load(); }
+long long live_bytes() {
+  return g_live_bytes.load();
+}
+long long allocation_count() {
+  return g_allocations.load();
+}
 
 void require_device(const Device& device) {
   require<DeviceError>(device.is_cuda(), "expected a CUDA device, found ", device.str());
@@ -39,8 +43,8 @@ void require_device(const Device& device) {
 void check(int status, const char* call, const char* file, int line) {
   if (status == static_cast<int>(cudaSuccess)) return;
   const auto err = static_cast<cudaError_t>(status);
-  throw CudaError(cat(call, " failed at ", file, ":", line, ": ", cudaGetErrorName(err), ": ",
-                      cudaGetErrorString(err)));
+  throw CudaError(
+      cat(call, " failed at ", file, ":", line, ": ", cudaGetErrorName(err), ": ", cudaGetErrorString(err)));
 }
 
 const Availability& availability() {
@@ -50,7 +54,8 @@ const Availability& availability() {
     const cudaError_t err = cudaGetDeviceCount(&count);
     if (err != cudaSuccess) {
       a.reason = cat(cudaGetErrorName(err), ": ", cudaGetErrorString(err));
-      if (!std::ifstream("/proc/driver/nvidia/version").good()) a.reason += " (no NVIDIA driver is loaded on this machine)";
+      if (!std::ifstream("/proc/driver/nvidia/version").good())
+        a.reason += " (no NVIDIA driver is loaded on this machine)";
       cudaGetLastError();  // the probe's failure must not poison later checks
     } else if (count == 0) {
       a.reason = "no CUDA device found";
@@ -74,7 +79,9 @@ DeviceState& state(int device) {
 }
 }  // namespace
 
-void set_device(int device) { KDCU_CUDA_CHECK(cudaSetDevice(device)); }
+void set_device(int device) {
+  KDCU_CUDA_CHECK(cudaSetDevice(device));
+}
 
 cudaStream_t stream(int device) {
   require_device(Device::cuda(device));
@@ -129,17 +136,21 @@ void copy_device_to_device(void* dst, const void* src, size_t bytes, int device)
   KDCU_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream(device)));
 }
 
-void memset_zero(void* dst, size_t bytes, int device) {
+void memset_bytes(void* dst, int byte, size_t bytes, int device) {
   if (bytes == 0) return;
-  KDCU_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, stream(device)));
+  KDCU_CUDA_CHECK(cudaMemsetAsync(dst, byte, bytes, stream(device)));
 }
 
-void synchronize(int device) { KDCU_CUDA_CHECK(cudaStreamSynchronize(stream(device))); }
+void synchronize(int device) {
+  KDCU_CUDA_CHECK(cudaStreamSynchronize(stream(device)));
+}
 
 #else  // !KDCU_WITH_CUDA
 
 namespace {
-[[noreturn]] void unavailable() { throw DeviceError("CUDA unavailable: " + availability().reason); }
+[[noreturn]] void unavailable() {
+  throw DeviceError("CUDA unavailable: " + availability().reason);
+}
 }  // namespace
 
 void check(int status, const char* call, const char* file, int line) {
@@ -151,13 +162,25 @@ const Availability& availability() {
   return a;
 }
 
-void* allocate(size_t, int) { unavailable(); }
+void* allocate(size_t, int) {
+  unavailable();
+}
 void deallocate(void*, size_t, int) noexcept {}
-void copy_host_to_device(void*, const void*, size_t, int) { unavailable(); }
-void copy_device_to_host(void*, const void*, size_t, int) { unavailable(); }
-void copy_device_to_device(void*, const void*, size_t, int) { unavailable(); }
-void memset_zero(void*, size_t, int) { unavailable(); }
-void synchronize(int) { unavailable(); }
+void copy_host_to_device(void*, const void*, size_t, int) {
+  unavailable();
+}
+void copy_device_to_host(void*, const void*, size_t, int) {
+  unavailable();
+}
+void copy_device_to_device(void*, const void*, size_t, int) {
+  unavailable();
+}
+void memset_bytes(void*, int, size_t, int) {
+  unavailable();
+}
+void synchronize(int) {
+  unavailable();
+}
 
 #endif
 

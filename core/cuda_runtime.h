@@ -19,7 +19,9 @@ struct Availability {
   std::string reason;
 };
 const Availability& availability();
-inline bool available() { return availability().available; }
+inline bool available() {
+  return availability().available;
+}
 
 // Throws DeviceError "CUDA unavailable: <reason>" unless `device` is a usable CUDA device.
 void require_device(const Device& device);
@@ -33,7 +35,7 @@ void deallocate(void* ptr, size_t bytes, int device) noexcept;
 void copy_host_to_device(void* dst, const void* src, size_t bytes, int device);
 void copy_device_to_host(void* dst, const void* src, size_t bytes, int device);
 void copy_device_to_device(void* dst, const void* src, size_t bytes, int device);
-void memset_zero(void* dst, size_t bytes, int device);
+void memset_bytes(void* dst, int byte, size_t bytes, int device);
 void synchronize(int device);
 
 // Live device bytes handed out by allocate() and not yet returned (all devices).
@@ -47,6 +49,8 @@ void check(int status, const char* call, const char* file, int line);
 
 }  // namespace cuda
 
-inline bool cuda_available() { return cuda::available(); }
+inline bool cuda_available() {
+  return cuda::available();
+}
 
 }  // namespace kdcu

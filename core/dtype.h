@@ -14,7 +14,9 @@ enum class DType : std::uint8_t { F32, F64, I64 };
 size_t dtype_size(DType d);
 const char* dtype_name(DType d);  // "f32", "f64", "i64"
 DType parse_dtype(const std::string& name);
-inline bool is_floating(DType d) { return d == DType::F32 || d == DType::F64; }
+inline bool is_floating(DType d) {
+  return d == DType::F32 || d == DType::F64;
+}
 
 template <class T>
 struct DTypeOf;

@@ -50,7 +50,8 @@ std::string cat(const Args&... args) {
   return os.str();
 }
 
-// Throws E with the concatenated message when `ok` is false. The arguments are only formatted on failure.
+// Throws E with the concatenated message when `ok` is false. The arguments are evaluated always (so
+// never dereference something the condition guards) but only formatted on failure.
 template <class E = Error, class... Args>
 void require(bool ok, const Args&... args) {
   if (!ok) throw E(cat(args...));

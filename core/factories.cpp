@@ -20,8 +20,12 @@ void fill_(const Tensor& t, double value) {
   });
 }
 
-Tensor zeros(const Shape& shape, DType dtype, const Device& device) { return full(shape, 0.0, dtype, device); }
-Tensor ones(const Shape& shape, DType dtype, const Device& device) { return full(shape, 1.0, dtype, device); }
+Tensor zeros(const Shape& shape, DType dtype, const Device& device) {
+  return full(shape, 0.0, dtype, device);
+}
+Tensor ones(const Shape& shape, DType dtype, const Device& device) {
+  return full(shape, 1.0, dtype, device);
+}
 
 Tensor full(const Shape& shape, double value, DType dtype, const Device& device) {
   Tensor t = empty(shape, dtype, device);
@@ -52,8 +56,7 @@ Tensor arange(std::int64_t n, DType dtype, const Device& device) {
 namespace {
 enum class Dist { Uniform, Normal };
 
-Tensor random(const Shape& shape, Generator& gen, DType dtype, const Device& device, Dist dist, double p0,
-              double p1) {
+Tensor random(const Shape& shape, Generator& gen, DType dtype, const Device& device, Dist dist, double p0, double p1) {
   Tensor t = empty(shape, dtype, device);
   const auto n = static_cast<std::uint64_t>(t.numel());
   visit_floating(dtype, dist == Dist::Uniform ? "rand" : "randn", [&](auto zero) {
@@ -68,12 +71,16 @@ Tensor random(const Shape& shape, Generator& gen, DType dtype, const Device& dev
     kernels::on_device(
         device,
         [&](auto) {
-          if (dist == Dist::Uniform) kernels::cpu::uniform<T>(out, count, seed, block0, a, b);
-          else kernels::cpu::normal<T>(out, count, seed, block0, a, b);
+          if (dist == Dist::Uniform)
+            kernels::cpu::uniform<T>(out, count, seed, block0, a, b);
+          else
+            kernels::cpu::normal<T>(out, count, seed, block0, a, b);
         },
         [&](auto) {
-          if (dist == Dist::Uniform) kernels::cuda::uniform<T>(out, count, seed, block0, a, b, device.index);
-          else kernels::cuda::normal<T>(out, count, seed, block0, a, b, device.index);
+          if (dist == Dist::Uniform)
+            kernels::cuda::uniform<T>(out, count, seed, block0, a, b, device.index);
+          else
+            kernels::cuda::normal<T>(out, count, seed, block0, a, b, device.index);
         });
   });
   return t;
@@ -96,8 +103,8 @@ Tensor randn(const Shape& shape, DType dtype, const Device& device) {
 template <class T>
 Tensor from_vector(const std::vector<T>& values, Shape shape, const Device& device) {
   if (shape.empty()) shape = {static_cast<std::int64_t>(values.size())};
-  require<ShapeError>(numel(shape) == static_cast<std::int64_t>(values.size()), "from_vector: shape ",
-                      shape_str(shape), " holds ", numel(shape), " elements but ", values.size(), " were given");
+  require<ShapeError>(numel(shape) == static_cast<std::int64_t>(values.size()), "from_vector: shape ", shape_str(shape),
+                      " holds ", numel(shape), " elements but ", values.size(), " were given");
   Tensor host = empty(shape, dtype_of<T>, Device::cpu());
   std::copy(values.begin(), values.end(), host.data<T>());
   return device.is_cpu() ? host : host.to(device);
@@ -106,11 +113,21 @@ template Tensor from_vector<float>(const std::vector<float>&, Shape, const Devic
 template Tensor from_vector<double>(const std::vector<double>&, Shape, const Device&);
 template Tensor from_vector<std::int64_t>(const std::vector<std::int64_t>&, Shape, const Device&);
 
-Tensor scalar(double value, DType dtype, const Device& device) { return full({}, value, dtype, device); }
+Tensor scalar(double value, DType dtype, const Device& device) {
+  return full({}, value, dtype, device);
+}
 
-Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.dtype(), t.device()); }
-Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype(), t.device()); }
-Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype(), t.device()); }
-Tensor full_like(const Tensor& t, double value) { return full(t.shape(), value, t.dtype(), t.device()); }
+Tensor empty_like(const Tensor& t) {
+  return empty(t.shape(), t.dtype(), t.device());
+}
+Tensor zeros_like(const Tensor& t) {
+  return zeros(t.shape(), t.dtype(), t.device());
+}
+Tensor ones_like(const Tensor& t) {
+  return ones(t.shape(), t.dtype(), t.device());
+}
+Tensor full_like(const Tensor& t, double value) {
+  return full(t.shape(), value, t.dtype(), t.device());
+}
 
 }  // namespace kdcu

@@ -51,7 +51,9 @@ KDCU_HOST_DEVICE inline Words block(std::uint64_t seed, std::uint64_t index) {
   return raw(ctr, key);
 }
 
-KDCU_HOST_DEVICE inline float to_unit_f32(std::uint32_t w) { return static_cast<float>(w >> 8) * 0x1.0p-24f; }
+KDCU_HOST_DEVICE inline float to_unit_f32(std::uint32_t w) {
+  return static_cast<float>(w >> 8) * 0x1.0p-24f;
+}
 KDCU_HOST_DEVICE inline double to_unit_f64(std::uint32_t a, std::uint32_t b) {
   return (static_cast<double>(a >> 5) * 67108864.0 + static_cast<double>(b >> 6)) * 0x1.0p-53;
 }
@@ -83,8 +85,12 @@ KDCU_HOST_DEVICE inline double normal_f64(std::uint64_t seed, std::uint64_t b0, 
 }
 
 // Blocks one draw of n elements consumes.
-inline std::uint64_t blocks_uniform_f32(std::uint64_t n) { return (n + 3) / 4; }
-inline std::uint64_t blocks_two_per_block(std::uint64_t n) { return (n + 1) / 2; }
+inline std::uint64_t blocks_uniform_f32(std::uint64_t n) {
+  return (n + 3) / 4;
+}
+inline std::uint64_t blocks_two_per_block(std::uint64_t n) {
+  return (n + 1) / 2;
+}
 
 }  // namespace philox
 }  // namespace kdcu

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 #include "core/cuda_runtime.h"
@@ -12,15 +13,35 @@ namespace {
 constexpr size_t kHostAlignment = 64;
 std::atomic<long long> g_host_live{0};
 std::atomic<long long> g_host_allocs{0};
+
+std::atomic<bool>& poison_flag() {
+  static std::atomic<bool> flag{[] {
+    const char* v = std::getenv("KDCU_POISON_ALLOCATIONS");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }()};
+  return flag;
+}
 }  // namespace
 
-long long host_live_bytes() { return g_host_live.load(); }
-long long host_allocation_count() { return g_host_allocs.load(); }
+void set_poison_allocations(bool on) {
+  poison_flag() = on;
+}
+bool poison_allocations() {
+  return poison_flag();
+}
+
+long long host_live_bytes() {
+  return g_host_live.load();
+}
+long long host_allocation_count() {
+  return g_host_allocs.load();
+}
 
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   if (device.is_cuda()) {
     cuda::require_device(device);
     data_ = cuda::allocate(bytes, device.index);
+    if (poison_allocations()) cuda::memset_bytes(data_, 0xFF, bytes, device.index);
     return;
   }
   if (bytes == 0) return;
@@ -29,6 +50,7 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   if (!data_) throw std::bad_alloc();
   g_host_live += static_cast<long long>(bytes);
   ++g_host_allocs;
+  if (poison_allocations()) std::memset(data_, 0xFF, bytes);
 }
 
 Storage::~Storage() {

@@ -27,6 +27,12 @@ class Storage {
   Device device_;
 };
 
+// When on, every new storage is filled with 0xFF bytes (NaN for floating types, -1 for i64), so a
+// kernel that leaves an output element unwritten produces NaN instead of stale pool contents.
+// Off by default; the environment variable KDCU_POISON_ALLOCATIONS=1 turns it on (ctest does).
+void set_poison_allocations(bool on);
+bool poison_allocations();
+
 // Host bytes currently held by Storage objects (and the number of host allocations ever made).
 long long host_live_bytes();
 long long host_allocation_count();

@@ -20,8 +20,8 @@ void check_defined(const Tensor& t, const char* op, const char* name) {
 }
 
 void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
-  require<DeviceError>(a.device() == b.device(), op, ": tensors are on different devices (", a.device().str(),
-                       " and ", b.device().str(), "); move one with .to(device)");
+  require<DeviceError>(a.device() == b.device(), op, ": tensors are on different devices (", a.device().str(), " and ",
+                       b.device().str(), "); move one with .to(device)");
 }
 
 void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
@@ -55,10 +55,18 @@ const TensorImpl& Tensor::checked() const {
   return *impl_;
 }
 
-const Shape& Tensor::shape() const { return checked().shape; }
-std::int64_t Tensor::size(std::int64_t d) const { return shape()[normalize_dim(d, dim(), "size")]; }
-DType Tensor::dtype() const { return checked().dtype; }
-Device Tensor::device() const { return checked().storage->device(); }
+const Shape& Tensor::shape() const {
+  return checked().shape;
+}
+std::int64_t Tensor::size(std::int64_t d) const {
+  return shape()[normalize_dim(d, dim(), "size")];
+}
+DType Tensor::dtype() const {
+  return checked().dtype;
+}
+Device Tensor::device() const {
+  return checked().storage->device();
+}
 
 void* Tensor::raw_data() const {
   const TensorImpl& t = checked();
@@ -78,20 +86,29 @@ template std::int64_t* Tensor::data<std::int64_t>() const;
 
 // ---------------------------------------------------------------- autograd fields
 
-bool Tensor::requires_grad() const { return checked().requires_grad; }
+bool Tensor::requires_grad() const {
+  return checked().requires_grad;
+}
 
 Tensor& Tensor::requires_grad_(bool on) {
-  require<AutogradError>(is_leaf(), "requires_grad_() on a non-leaf tensor (it was produced by '",
-                         checked().grad_fn->name, "'); detach() it first");
+  if (!is_leaf())
+    throw AutogradError(cat("requires_grad_() on a non-leaf tensor (it was produced by '", checked().grad_fn->name,
+                            "'); detach() it first"));
   require<DTypeError>(!on || is_floating(dtype()), "requires_grad_: only floating tensors can require grad, found ",
                       dtype_name(dtype()));
   impl_->requires_grad = on;
   return *this;
 }
 
-bool Tensor::is_leaf() const { return checked().grad_fn == nullptr; }
-const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked().grad_fn; }
-Tensor Tensor::grad() const { return Tensor(checked().grad); }
+bool Tensor::is_leaf() const {
+  return checked().grad_fn == nullptr;
+}
+const std::shared_ptr<Node>& Tensor::grad_fn() const {
+  return checked().grad_fn;
+}
+Tensor Tensor::grad() const {
+  return Tensor(checked().grad);
+}
 
 void Tensor::set_grad(const Tensor& g) {
   checked();
@@ -108,7 +125,9 @@ void Tensor::zero_grad() {
   impl_->grad.reset();
 }
 
-void Tensor::backward(const Tensor& grad) const { autograd::run_backward(*this, grad); }
+void Tensor::backward(const Tensor& grad) const {
+  autograd::run_backward(*this, grad);
+}
 
 Tensor Tensor::detach() const {
   const TensorImpl& t = checked();
@@ -144,12 +163,12 @@ Tensor Tensor::reshape(const Shape& target) const {
     }
   }
   if (infer >= 0) {
-    require<ShapeError>(known != 0 && numel() % known == 0, "reshape: cannot infer -1 in ", shape_str(target),
-                        " for ", numel(), " elements (from ", shape_str(this->shape()), ")");
+    require<ShapeError>(known != 0 && numel() % known == 0, "reshape: cannot infer -1 in ", shape_str(target), " for ",
+                        numel(), " elements (from ", shape_str(this->shape()), ")");
     shape[static_cast<size_t>(infer)] = numel() / known;
   }
-  require<ShapeError>(kdcu::numel(shape) == numel(), "reshape: cannot view ", shape_str(this->shape()), " (",
-                      numel(), " elements) as ", shape_str(target), " (", kdcu::numel(shape), " elements)");
+  require<ShapeError>(kdcu::numel(shape) == numel(), "reshape: cannot view ", shape_str(this->shape()), " (", numel(),
+                      " elements) as ", shape_str(target), " (", kdcu::numel(shape), " elements)");
   Tensor out = alias(*this, shape, 0);
   const Shape from = this->shape();
   autograd::record(out, "reshape", {*this},
@@ -287,9 +306,9 @@ T Tensor::at(std::initializer_list<std::int64_t> index) const {
   return element.to_vector<T>()[0];
 }
 
-#define KDCU_INSTANTIATE(T)                              \
-  template std::vector<T> Tensor::to_vector<T>() const;  \
-  template T Tensor::item<T>() const;                    \
+#define KDCU_INSTANTIATE(T)                             \
+  template std::vector<T> Tensor::to_vector<T>() const; \
+  template T Tensor::item<T>() const;                   \
   template T Tensor::at<T>(std::initializer_list<std::int64_t>) const;
 KDCU_INSTANTIATE(float)
 KDCU_INSTANTIATE(double)
@@ -315,6 +334,8 @@ std::string Tensor::str(std::int64_t max_elements) const {
   return os.str();
 }
 
-std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  return os << t.str();
+}
 
 }  // namespace kdcu

@@ -27,7 +27,8 @@ BroadcastPlan make_broadcast_plan(const std::int64_t* out, int out_ndim, const s
 #if defined(__CUDACC__)
 __host__ __device__
 #endif
-inline void broadcast_offsets(const BroadcastPlan& p, std::int64_t linear, std::int64_t& ia, std::int64_t& ib) {
+    inline void
+    broadcast_offsets(const BroadcastPlan& p, std::int64_t linear, std::int64_t& ia, std::int64_t& ib) {
   ia = 0;
   ib = 0;
   for (int d = p.ndim - 1; d >= 0; --d) {

@@ -23,16 +23,36 @@ const char* unary_name(UnaryOp op);
 const char* binary_name(BinaryOp op);
 
 namespace math {
-KDCU_HD float exp(float x) { return ::expf(x); }
-KDCU_HD double exp(double x) { return ::exp(x); }
-KDCU_HD float log(float x) { return ::logf(x); }
-KDCU_HD double log(double x) { return ::log(x); }
-KDCU_HD float sqrt(float x) { return ::sqrtf(x); }
-KDCU_HD double sqrt(double x) { return ::sqrt(x); }
-KDCU_HD float tanh(float x) { return ::tanhf(x); }
-KDCU_HD double tanh(double x) { return ::tanh(x); }
-KDCU_HD float pow(float x, float p) { return ::powf(x, p); }
-KDCU_HD double pow(double x, double p) { return ::pow(x, p); }
+KDCU_HD float exp(float x) {
+  return ::expf(x);
+}
+KDCU_HD double exp(double x) {
+  return ::exp(x);
+}
+KDCU_HD float log(float x) {
+  return ::logf(x);
+}
+KDCU_HD double log(double x) {
+  return ::log(x);
+}
+KDCU_HD float sqrt(float x) {
+  return ::sqrtf(x);
+}
+KDCU_HD double sqrt(double x) {
+  return ::sqrt(x);
+}
+KDCU_HD float tanh(float x) {
+  return ::tanhf(x);
+}
+KDCU_HD double tanh(double x) {
+  return ::tanh(x);
+}
+KDCU_HD float pow(float x, float p) {
+  return ::powf(x, p);
+}
+KDCU_HD double pow(double x, double p) {
+  return ::pow(x, p);
+}
 }  // namespace math
 
 template <BinaryOp Op, class T>

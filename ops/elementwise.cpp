@@ -14,8 +14,8 @@ using kernels::BinaryOp;
 using kernels::UnaryOp;
 
 kernels::BroadcastPlan plan_of(const Shape& out, const Shape& a, const Shape& b) {
-  return kernels::make_broadcast_plan(out.data(), static_cast<int>(out.size()), a.data(),
-                                      static_cast<int>(a.size()), b.data(), static_cast<int>(b.size()));
+  return kernels::make_broadcast_plan(out.data(), static_cast<int>(out.size()), a.data(), static_cast<int>(a.size()),
+                                      b.data(), static_cast<int>(b.size()));
 }
 
 void check_binary(const Tensor& a, const Tensor& b, const char* op) {
@@ -36,9 +36,7 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b) {
     using T = decltype(zero);
     kernels::on_device(
         a.device(), [&](auto) { kernels::cpu::binary<T>(op, a.data<T>(), b.data<T>(), out.data<T>(), plan); },
-        [&](auto) {
-          kernels::cuda::binary<T>(op, a.data<T>(), b.data<T>(), out.data<T>(), plan, a.device().index);
-        });
+        [&](auto) { kernels::cuda::binary<T>(op, a.data<T>(), b.data<T>(), out.data<T>(), plan, a.device().index); });
   });
   return out;
 }
@@ -65,7 +63,8 @@ Tensor unary(UnaryOp op, const Tensor& x) {
         const T* px = needs_x ? saved.data<T>() : nullptr;
         const T* py = needs_x ? nullptr : saved.data<T>();
         kernels::on_device(
-            g.device(), [&](auto) { kernels::cpu::unary_backward<T>(op, px, py, g.data<T>(), dx.data<T>(), g.numel()); },
+            g.device(),
+            [&](auto) { kernels::cpu::unary_backward<T>(op, px, py, g.data<T>(), dx.data<T>(), g.numel()); },
             [&](auto) {
               kernels::cuda::unary_backward<T>(op, px, py, g.data<T>(), dx.data<T>(), g.numel(), g.device().index);
             });
@@ -153,8 +152,12 @@ Tensor affine(const Tensor& x, double alpha, double beta) {
   return y;
 }
 
-Tensor add(const Tensor& x, double s) { return affine(x, 1.0, s); }
-Tensor mul(const Tensor& x, double s) { return affine(x, s, 0.0); }
+Tensor add(const Tensor& x, double s) {
+  return affine(x, 1.0, s);
+}
+Tensor mul(const Tensor& x, double s) {
+  return affine(x, s, 0.0);
+}
 
 Tensor pow(const Tensor& x, double p) {
   check_defined(x, "pow", "x");
@@ -185,30 +188,72 @@ Tensor pow(const Tensor& x, double p) {
   return y;
 }
 
-Tensor rdiv(double s, const Tensor& x) { return mul(pow(x, -1.0), s); }
+Tensor rdiv(double s, const Tensor& x) {
+  return mul(pow(x, -1.0), s);
+}
 
-Tensor neg(const Tensor& x) { return unary(UnaryOp::Neg, x); }
-Tensor exp(const Tensor& x) { return unary(UnaryOp::Exp, x); }
-Tensor log(const Tensor& x) { return unary(UnaryOp::Log, x); }
-Tensor sqrt(const Tensor& x) { return unary(UnaryOp::Sqrt, x); }
-Tensor relu(const Tensor& x) { return unary(UnaryOp::Relu, x); }
-Tensor sigmoid(const Tensor& x) { return unary(UnaryOp::Sigmoid, x); }
-Tensor tanh(const Tensor& x) { return unary(UnaryOp::Tanh, x); }
+Tensor neg(const Tensor& x) {
+  return unary(UnaryOp::Neg, x);
+}
+Tensor exp(const Tensor& x) {
+  return unary(UnaryOp::Exp, x);
+}
+Tensor log(const Tensor& x) {
+  return unary(UnaryOp::Log, x);
+}
+Tensor sqrt(const Tensor& x) {
+  return unary(UnaryOp::Sqrt, x);
+}
+Tensor relu(const Tensor& x) {
+  return unary(UnaryOp::Relu, x);
+}
+Tensor sigmoid(const Tensor& x) {
+  return unary(UnaryOp::Sigmoid, x);
+}
+Tensor tanh(const Tensor& x) {
+  return unary(UnaryOp::Tanh, x);
+}
 
 }  // namespace ops
 
-Tensor operator+(const Tensor& a, const Tensor& b) { return ops::add(a, b); }
-Tensor operator-(const Tensor& a, const Tensor& b) { return ops::sub(a, b); }
-Tensor operator*(const Tensor& a, const Tensor& b) { return ops::mul(a, b); }
-Tensor operator/(const Tensor& a, const Tensor& b) { return ops::div(a, b); }
-Tensor operator+(const Tensor& a, double s) { return ops::affine(a, 1.0, s); }
-Tensor operator-(const Tensor& a, double s) { return ops::affine(a, 1.0, -s); }
-Tensor operator*(const Tensor& a, double s) { return ops::affine(a, s, 0.0); }
-Tensor operator/(const Tensor& a, double s) { return ops::affine(a, 1.0 / s, 0.0); }
-Tensor operator+(double s, const Tensor& a) { return ops::affine(a, 1.0, s); }
-Tensor operator-(double s, const Tensor& a) { return ops::affine(a, -1.0, s); }
-Tensor operator*(double s, const Tensor& a) { return ops::affine(a, s, 0.0); }
-Tensor operator/(double s, const Tensor& a) { return ops::rdiv(s, a); }
-Tensor operator-(const Tensor& a) { return ops::neg(a); }
+Tensor operator+(const Tensor& a, const Tensor& b) {
+  return ops::add(a, b);
+}
+Tensor operator-(const Tensor& a, const Tensor& b) {
+  return ops::sub(a, b);
+}
+Tensor operator*(const Tensor& a, const Tensor& b) {
+  return ops::mul(a, b);
+}
+Tensor operator/(const Tensor& a, const Tensor& b) {
+  return ops::div(a, b);
+}
+Tensor operator+(const Tensor& a, double s) {
+  return ops::affine(a, 1.0, s);
+}
+Tensor operator-(const Tensor& a, double s) {
+  return ops::affine(a, 1.0, -s);
+}
+Tensor operator*(const Tensor& a, double s) {
+  return ops::affine(a, s, 0.0);
+}
+Tensor operator/(const Tensor& a, double s) {
+  return ops::affine(a, 1.0 / s, 0.0);
+}
+Tensor operator+(double s, const Tensor& a) {
+  return ops::affine(a, 1.0, s);
+}
+Tensor operator-(double s, const Tensor& a) {
+  return ops::affine(a, -1.0, s);
+}
+Tensor operator*(double s, const Tensor& a) {
+  return ops::affine(a, s, 0.0);
+}
+Tensor operator/(double s, const Tensor& a) {
+  return ops::rdiv(s, a);
+}
+Tensor operator-(const Tensor& a) {
+  return ops::neg(a);
+}
 
 }  // namespace kdcu

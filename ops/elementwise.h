@@ -16,7 +16,7 @@ Tensor div(const Tensor& a, const Tensor& b);
 Tensor affine(const Tensor& x, double alpha, double beta);
 Tensor add(const Tensor& x, double s);
 Tensor mul(const Tensor& x, double s);
-Tensor pow(const Tensor& x, double p);  // x^p elementwise
+Tensor pow(const Tensor& x, double p);   // x^p elementwise
 Tensor rdiv(double s, const Tensor& x);  // s / x
 
 Tensor neg(const Tensor& x);

@@ -47,20 +47,20 @@ template <class T>
 void binary(BinaryOp op, const T* a, const T* b, T* out, const BroadcastPlan& plan) {
   visit_binary(op, [&](auto tag) {
     constexpr BinaryOp kOp = decltype(tag)::value;
-    walk(plan, true, [&](std::int64_t i, std::int64_t count, std::int64_t ia, std::int64_t sa, std::int64_t ib,
-                         std::int64_t sb) {
-      T* y = out + i;
-      const T* pa = a + ia;
-      const T* pb = b + ib;
-      if (sa == 1 && sb == 1) {
-        for (std::int64_t j = 0; j < count; ++j) y[j] = binary_fn<kOp>(pa[j], pb[j]);
-      } else if (sa == 1 && sb == 0) {
-        const T vb = *pb;
-        for (std::int64_t j = 0; j < count; ++j) y[j] = binary_fn<kOp>(pa[j], vb);
-      } else {
-        for (std::int64_t j = 0; j < count; ++j) y[j] = binary_fn<kOp>(pa[j * sa], pb[j * sb]);
-      }
-    });
+    walk(plan, true,
+         [&](std::int64_t i, std::int64_t count, std::int64_t ia, std::int64_t sa, std::int64_t ib, std::int64_t sb) {
+           T* y = out + i;
+           const T* pa = a + ia;
+           const T* pb = b + ib;
+           if (sa == 1 && sb == 1) {
+             for (std::int64_t j = 0; j < count; ++j) y[j] = binary_fn<kOp>(pa[j], pb[j]);
+           } else if (sa == 1 && sb == 0) {
+             const T vb = *pb;
+             for (std::int64_t j = 0; j < count; ++j) y[j] = binary_fn<kOp>(pa[j], vb);
+           } else {
+             for (std::int64_t j = 0; j < count; ++j) y[j] = binary_fn<kOp>(pa[j * sa], pb[j * sb]);
+           }
+         });
   });
 }
 
@@ -123,14 +123,14 @@ void add_inplace(T* dst, const T* src, std::int64_t n, T alpha) {
   for (std::int64_t i = 0; i < n; ++i) dst[i] += alpha * src[i];
 }
 
-#define KDCU_INSTANTIATE(T)                                                                      \
-  template void binary<T>(BinaryOp, const T*, const T*, T*, const BroadcastPlan&);              \
-  template void sum_to<T>(const T*, T*, std::int64_t, const BroadcastPlan&);                     \
-  template void unary_forward<T>(UnaryOp, const T*, T*, std::int64_t);                           \
-  template void unary_backward<T>(UnaryOp, const T*, const T*, const T*, T*, std::int64_t);       \
-  template void affine<T>(const T*, T*, std::int64_t, T, T);                                       \
-  template void pow_forward<T>(const T*, T*, std::int64_t, T);                                     \
-  template void pow_backward<T>(const T*, const T*, T*, std::int64_t, T);                          \
+#define KDCU_INSTANTIATE(T)                                                                 \
+  template void binary<T>(BinaryOp, const T*, const T*, T*, const BroadcastPlan&);          \
+  template void sum_to<T>(const T*, T*, std::int64_t, const BroadcastPlan&);                \
+  template void unary_forward<T>(UnaryOp, const T*, T*, std::int64_t);                      \
+  template void unary_backward<T>(UnaryOp, const T*, const T*, const T*, T*, std::int64_t); \
+  template void affine<T>(const T*, T*, std::int64_t, T, T);                                \
+  template void pow_forward<T>(const T*, T*, std::int64_t, T);                              \
+  template void pow_backward<T>(const T*, const T*, T*, std::int64_t, T);                   \
   template void add_inplace<T>(T*, const T*, std::int64_t, T);
 KDCU_INSTANTIATE(float)
 KDCU_INSTANTIATE(double)

@@ -92,8 +92,8 @@ template <class T>
 void binary(BinaryOp op, const T* a, const T* b, T* out, const BroadcastPlan& plan, int device) {
   visit_binary(op, [&](auto tag) {
     constexpr BinaryOp kOp = decltype(tag)::value;
-    kdcu::cuda::launch(binary_name(op), binary_kernel<kOp, T>, grid_for(plan.numel), kThreads, 0, device, a, b,
-                       out, plan);
+    kdcu::cuda::launch(binary_name(op), binary_kernel<kOp, T>, grid_for(plan.numel), kThreads, 0, device, a, b, out,
+                       plan);
   });
 }
 
@@ -114,8 +114,8 @@ template <class T>
 void unary_backward(UnaryOp op, const T* x, const T* y, const T* dy, T* dx, std::int64_t n, int device) {
   visit_unary(op, [&](auto tag) {
     constexpr UnaryOp kOp = decltype(tag)::value;
-    kdcu::cuda::launch(unary_name(op), unary_backward_kernel<kOp, T>, grid_for(n), kThreads, 0, device, x, y, dy,
-                       dx, n);
+    kdcu::cuda::launch(unary_name(op), unary_backward_kernel<kOp, T>, grid_for(n), kThreads, 0, device, x, y, dy, dx,
+                       n);
   });
 }
 
@@ -139,14 +139,14 @@ void add_inplace(T* dst, const T* src, std::int64_t n, T alpha, int device) {
   kdcu::cuda::launch("add_inplace", add_inplace_kernel<T>, grid_for(n), kThreads, 0, device, dst, src, n, alpha);
 }
 
-#define KDCU_INSTANTIATE(T)                                                                           \
-  template void binary<T>(BinaryOp, const T*, const T*, T*, const BroadcastPlan&, int);              \
-  template void sum_to<T>(const T*, T*, std::int64_t, const BroadcastPlan&, int);                     \
-  template void unary_forward<T>(UnaryOp, const T*, T*, std::int64_t, int);                           \
-  template void unary_backward<T>(UnaryOp, const T*, const T*, const T*, T*, std::int64_t, int);       \
-  template void affine<T>(const T*, T*, std::int64_t, T, T, int);                                       \
-  template void pow_forward<T>(const T*, T*, std::int64_t, T, int);                                     \
-  template void pow_backward<T>(const T*, const T*, T*, std::int64_t, T, int);                          \
+#define KDCU_INSTANTIATE(T)                                                                      \
+  template void binary<T>(BinaryOp, const T*, const T*, T*, const BroadcastPlan&, int);          \
+  template void sum_to<T>(const T*, T*, std::int64_t, const BroadcastPlan&, int);                \
+  template void unary_forward<T>(UnaryOp, const T*, T*, std::int64_t, int);                      \
+  template void unary_backward<T>(UnaryOp, const T*, const T*, const T*, T*, std::int64_t, int); \
+  template void affine<T>(const T*, T*, std::int64_t, T, T, int);                                \
+  template void pow_forward<T>(const T*, T*, std::int64_t, T, int);                              \
+  template void pow_backward<T>(const T*, const T*, T*, std::int64_t, T, int);                   \
   template void add_inplace<T>(T*, const T*, std::int64_t, T, int);
 KDCU_INSTANTIATE(float)
 KDCU_INSTANTIATE(double)

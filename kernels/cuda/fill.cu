@@ -12,20 +12,17 @@ namespace {
 
 template <class T>
 __global__ void fill_kernel(T* out, std::int64_t n, T value) {
-  for (const std::int64_t i : grid_stride(n))
-    out[i] = value;
+  for (const std::int64_t i : grid_stride(n)) out[i] = value;
 }
 
 template <class T>
 __global__ void arange_kernel(T* out, std::int64_t n, double start, double step) {
-  for (const std::int64_t i : grid_stride(n))
-    out[i] = static_cast<T>(start + static_cast<double>(i) * step);
+  for (const std::int64_t i : grid_stride(n)) out[i] = static_cast<T>(start + static_cast<double>(i) * step);
 }
 
 template <class Src, class Dst>
 __global__ void cast_kernel(const Src* in, Dst* out, std::int64_t n) {
-  for (const std::int64_t i : grid_stride(n))
-    out[i] = static_cast<Dst>(in[i]);
+  for (const std::int64_t i : grid_stride(n)) out[i] = static_cast<Dst>(in[i]);
 }
 
 template <class T>
@@ -76,8 +73,7 @@ void uniform(T* out, std::int64_t n, std::uint64_t seed, std::uint64_t block0, T
 
 template <class T>
 void normal(T* out, std::int64_t n, std::uint64_t seed, std::uint64_t block0, T mean, T stddev, int device) {
-  kdcu::cuda::launch("normal", normal_kernel<T>, grid_for(n), kThreads, 0, device, out, n, seed, block0, mean,
-                     stddev);
+  kdcu::cuda::launch("normal", normal_kernel<T>, grid_for(n), kThreads, 0, device, out, n, seed, block0, mean, stddev);
 }
 
 template void fill<float>(float*, std::int64_t, float, int);

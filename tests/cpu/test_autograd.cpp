@@ -84,11 +84,11 @@ TEST(Autograd, SecondBackwardIsAClearError) {
 
 TEST(Autograd, MisuseIsReported) {
   Tensor x = param({1.0, 2.0});
-  EXPECT_THROW((x * x).backward(), AutogradError);                 // non-scalar without gradient
-  EXPECT_THROW(zeros({1}).backward(), AutogradError);              // nothing requires grad
+  EXPECT_THROW((x * x).backward(), AutogradError);     // non-scalar without gradient
+  EXPECT_THROW(zeros({1}).backward(), AutogradError);  // nothing requires grad
   Tensor y = x * x;
-  EXPECT_THROW(y.requires_grad_(), AutogradError);                 // not a leaf
-  EXPECT_THROW(arange(3).requires_grad_(), DTypeError);            // integer
+  EXPECT_THROW(y.requires_grad_(), AutogradError);                    // not a leaf
+  EXPECT_THROW(arange(3).requires_grad_(), DTypeError);               // integer
   EXPECT_THROW((x * x).backward(ones({3}, DType::F64)), ShapeError);  // gradient of the wrong shape
 }
 

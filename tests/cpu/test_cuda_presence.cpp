@@ -13,7 +13,9 @@
 namespace kdcu {
 namespace {
 
-bool file_exists(const char* path) { return std::ifstream(path).good(); }
+bool file_exists(const char* path) {
+  return std::ifstream(path).good();
+}
 
 TEST(CudaPresence, AvailabilityMatchesTheMachine) {
   const cuda::Availability& a = cuda::availability();
@@ -54,8 +56,8 @@ TEST(CudaPresence, FailedCallsNameCallFileAndLine) {
 
 TEST(CudaPresence, CudaTensorsWithoutAGpuAreAClearError) {
   if (cuda::available()) GTEST_SKIP() << "this machine has a GPU; the GPU tests cover CUDA tensors here";
-  for (const auto& make : {+[] { return zeros({4}, DType::F32, Device::cuda()); },
-                           +[] { return ones({4}).to(Device::cuda()); }}) {
+  for (const auto& make :
+       {+[] { return zeros({4}, DType::F32, Device::cuda()); }, +[] { return ones({4}).to(Device::cuda()); }}) {
     try {
       make();
       FAIL() << "expected DeviceError";

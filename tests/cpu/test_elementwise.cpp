@@ -79,7 +79,8 @@ TEST(ElementwiseGrad, BinaryOpsBroadcast) {
   EXPECT_TRUE(gradcheck([](const std::vector<Tensor>& in) { return in[0] * in[1]; }, {x, c}));
   EXPECT_TRUE(gradcheck([](const std::vector<Tensor>& in) { return in[0] / in[1]; }, {x, v}));
   EXPECT_TRUE(gradcheck([](const std::vector<Tensor>& in) { return in[1] - in[0]; }, {x, row}));
-  EXPECT_TRUE(gradcheck([](const std::vector<Tensor>& in) { return in[0] * in[1]; }, {row, v}));  // [3,1,1]*[2] -> [3,1,2]
+  EXPECT_TRUE(
+      gradcheck([](const std::vector<Tensor>& in) { return in[0] * in[1]; }, {row, v}));  // [3,1,1]*[2] -> [3,1,2]
 }
 
 TEST(ElementwiseGrad, UnaryOps) {
@@ -115,7 +116,8 @@ TEST(ElementwiseGrad, CheckerCatchesAWrongGradient) {
 
 TEST(Elementwise, F32MatchesF64) {
   Generator g(11);
-  const Tensor a = rand({7, 5}, g, DType::F64, Device::cpu(), 0.5, 2.0), b = rand({5}, g, DType::F64, Device::cpu(), 0.5, 2.0);
+  const Tensor a = rand({7, 5}, g, DType::F64, Device::cpu(), 0.5, 2.0),
+               b = rand({5}, g, DType::F64, Device::cpu(), 0.5, 2.0);
   const Tensor ref = ops::sigmoid(a * b) / ops::sqrt(a + b) - ops::log(a);
   const Tensor a32 = a.to(DType::F32), b32 = b.to(DType::F32);
   const Tensor got = ops::sigmoid(a32 * b32) / ops::sqrt(a32 + b32) - ops::log(a32);
@@ -128,8 +130,7 @@ TEST(Elementwise, MismatchesAreClearErrors) {
     a + b;
     FAIL() << "expected ShapeError";
   } catch (const ShapeError& e) {
-    EXPECT_NE(std::string(e.what()).find("add: shapes [2, 3] and [4] do not broadcast"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("add: shapes [2, 3] and [4] do not broadcast"), std::string::npos) << e.what();
   }
   EXPECT_THROW(a * zeros({2, 3}, DType::F64), DTypeError);
   EXPECT_THROW(ops::exp(arange(3)), DTypeError);

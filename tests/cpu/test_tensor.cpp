@@ -1,6 +1,8 @@
 // Tensor basics: factories, views, conversions, element access, errors that name what was wrong.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "core/factories.h"
 #include "core/tensor.h"
 #include "tests/support/checks.h"
@@ -98,6 +100,14 @@ TEST(Tensor, UndefinedAndBadArgumentsThrow) {
   EXPECT_EQ(Device::parse("cpu"), Device::cpu());
   EXPECT_EQ(parse_dtype("f64"), DType::F64);
   EXPECT_THROW(parse_dtype("f16"), DTypeError);
+}
+
+TEST(Tensor, PoisonedAllocationsReadAsNaN) {
+  const bool was = poison_allocations();
+  set_poison_allocations(true);
+  for (double v : empty({5}).to_vector<double>()) EXPECT_TRUE(std::isnan(v));
+  for (std::int64_t v : empty({3}, DType::I64).to_vector<std::int64_t>()) EXPECT_EQ(v, -1);
+  set_poison_allocations(was);
 }
 
 TEST(Tensor, HostMemoryIsReturned) {

@@ -12,6 +12,7 @@ namespace {
 
 TEST(CudaTensor, RoundTripThroughTheDevice) {
   KDCU_REQUIRE_GPU();
+  set_poison_allocations(true);  // outputs start as NaN: an unwritten element fails
   Generator g(1);
   for (std::int64_t n : {1, 31, 1025, 100003}) {
     const Tensor host = randn({n}, g, DType::F64);
@@ -23,6 +24,7 @@ TEST(CudaTensor, RoundTripThroughTheDevice) {
 
 TEST(CudaTensor, PoolMemoryIsReturned) {
   KDCU_REQUIRE_GPU();
+  set_poison_allocations(true);  // outputs start as NaN: an unwritten element fails
   const long long before = cuda::live_bytes();
   {
     const Tensor t = zeros({1 << 20}, DType::F32, Device::cuda());
@@ -33,12 +35,14 @@ TEST(CudaTensor, PoolMemoryIsReturned) {
 
 TEST(CudaTensor, MissingDeviceIndexIsAClearError) {
   KDCU_REQUIRE_GPU();
+  set_poison_allocations(true);  // outputs start as NaN: an unwritten element fails
   const int count = cuda::availability().device_count;
   EXPECT_THROW(zeros({2}, DType::F32, Device::cuda(count)), DeviceError);
 }
 
 TEST(CudaTensor, FillCastAndArangeMatchTheCpu) {
   KDCU_REQUIRE_GPU();
+  set_poison_allocations(true);  // outputs start as NaN: an unwritten element fails
   for (std::int64_t n : {1, 33, 1000, 32001}) {
     const Tensor f = full({n}, -3.25, DType::F32, Device::cuda());
     EXPECT_TRUE(testing::all_close(f, full({n}, -3.25)));
@@ -53,6 +57,7 @@ TEST(CudaTensor, FillCastAndArangeMatchTheCpu) {
 
 TEST(CudaTensor, RandomDrawsEqualTheCpuDraws) {
   KDCU_REQUIRE_GPU();
+  set_poison_allocations(true);  // outputs start as NaN: an unwritten element fails
   for (DType dt : {DType::F32, DType::F64}) {
     Generator gc(99), gg(99);
     const Tensor uc = rand({4099}, gc, dt), ug = rand({4099}, gg, dt, Device::cuda());

@@ -56,7 +56,9 @@ double poison_value(DType dtype) {
   return is_floating(dtype) ? std::numeric_limits<double>::quiet_NaN() : -987654321.0;
 }
 
-void poison(const Tensor& t) { fill_(t, poison_value(t.dtype())); }
+void poison(const Tensor& t) {
+  fill_(t, poison_value(t.dtype()));
+}
 
 }  // namespace testing
 }  // namespace kdcu

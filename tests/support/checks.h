@@ -25,6 +25,20 @@ Tolerance tolerance_for(DType dtype, double factor = 1.0);
 ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, Tolerance tol);
 ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected);
 
+// Passes when f() throws E and the message contains `needle` (error messages are part of the API).
+template <class E, class F>
+::testing::AssertionResult throws_with(F&& f, const std::string& needle) {
+  try {
+    f();
+  } catch (const E& e) {
+    if (std::string(e.what()).find(needle) != std::string::npos) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "message '" << e.what() << "' lacks '" << needle << "'";
+  } catch (const std::exception& e) {
+    return ::testing::AssertionFailure() << "wrong exception type: " << e.what();
+  }
+  return ::testing::AssertionFailure() << "nothing was thrown";
+}
+
 // A NaN (floating) or extreme value (integer) to pre-fill outputs with.
 double poison_value(DType dtype);
 void poison(const Tensor& t);

@@ -18,11 +18,11 @@ inline bool cuda_required() {
 }  // namespace testing
 }  // namespace kdcu
 
-#define KDCU_REQUIRE_GPU()                                                                              \
-  do {                                                                                                  \
-    if (!::kdcu::cuda::available()) {                                                                   \
-      if (::kdcu::testing::cuda_required())                                                             \
+#define KDCU_REQUIRE_GPU()                                                                             \
+  do {                                                                                                 \
+    if (!::kdcu::cuda::available()) {                                                                  \
+      if (::kdcu::testing::cuda_required())                                                            \
         FAIL() << "KDCU_REQUIRE_CUDA=1 but CUDA unavailable: " << ::kdcu::cuda::availability().reason; \
-      GTEST_SKIP() << "CUDA unavailable: " << ::kdcu::cuda::availability().reason;                      \
-    }                                                                                                   \
+      GTEST_SKIP() << "CUDA unavailable: " << ::kdcu::cuda::availability().reason;                     \
+    }                                                                                                  \
   } while (0)

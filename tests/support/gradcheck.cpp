@@ -22,8 +22,7 @@ double weighted_sum(const Tensor& y, const std::vector<double>& w) {
 
 }  // namespace
 
-::testing::AssertionResult gradcheck(const GradFn& f, const std::vector<Tensor>& inputs,
-                                     const GradCheckOptions& o) {
+::testing::AssertionResult gradcheck(const GradFn& f, const std::vector<Tensor>& inputs, const GradCheckOptions& o) {
   for (const Tensor& t : inputs) {
     if (t.defined() && (t.dtype() != DType::F64 || !t.device().is_cpu()))
       return ::testing::AssertionFailure() << "gradcheck needs f64 CPU inputs, found " << t.str(4);
@@ -79,7 +78,8 @@ double weighted_sum(const Tensor& y, const std::vector<double>& w) {
     }
   }
   if (checked == 0) return ::testing::AssertionFailure() << "no input requires grad: nothing was checked";
-  if (failed) return ::testing::AssertionFailure() << failed << " of " << checked << " gradient entries wrong:" << failures.str();
+  if (failed)
+    return ::testing::AssertionFailure() << failed << " of " << checked << " gradient entries wrong:" << failures.str();
   if (static_cast<double>(kinks) > o.max_kink_fraction * static_cast<double>(checked))
     return ::testing::AssertionFailure() << kinks << " of " << checked
                                          << " points are kinks: too many to call this a check; move the inputs";

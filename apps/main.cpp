@@ -1,0 +1,30 @@
+// `kdcu`: the command line. Errors from the library reach here as exceptions and are printed as
+// "error: ..." with a non-zero exit status; nothing below main prints and carries on.
+#include <iostream>
+#include <map>
+
+#include "apps/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"kdcu: knowledge distillation in C++/CUDA"};
+  app.require_subcommand(1);
+  std::map<std::string, kdcu::app::Runner> runners;
+  runners["info"] = kdcu::app::add_info_command(app);
+  runners["demo"] = kdcu::app::add_demo_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (const auto* sub : app.get_subcommands()) return runners.at(sub->get_name())();
+  } catch (const kdcu::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error: unexpected failure: " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,34 @@
+// Differentiable losses, as PyTorch defines them: cross-entropy on logits with integer labels and
+// label smoothing, mean squared error, and the distillation loss T^2 KL(softmax(t/T) || softmax(s/T)).
+// Each is one fused kernel per row; the backward recomputes from the saved logits (no probabilities kept).
+#pragma once
+
+#include <string>
+
+#include "core/tensor.h"
+
+namespace kdcu {
+namespace ops {
+
+// How a loss's elements become the result: None keeps them, Mean averages all of them, Sum adds
+// them, BatchMean adds them and divides by the batch size (KL divergence only, as in PyTorch).
+enum class Reduction { None, Mean, Sum, BatchMean };
+const char* reduction_name(Reduction r);             // "none", "mean", "sum", "batchmean"
+Reduction parse_reduction(const std::string& name);  // the inverse; ValueError naming the accepted names
+
+// logits [N, C] floating, labels [N] i64 in [0, C). loss_i = (1-e)(-log p[i, y_i]) + e mean_c(-log p[i, c])
+// with e = label_smoothing in [0, 1]. Reductions: Mean (over N), Sum, None ([N]); BatchMean is a ValueError.
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0,
+                     Reduction reduction = Reduction::Mean);
+
+// (input - target)^2 for same-shape tensors; Mean (over all elements), Sum or None. Both get gradients.
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+// The KD loss between [B, C] student and teacher logits: e_{b,c} = T^2 p_t (log p_t - log p_s) with
+// p = softmax(logits / T), from log-softmax (finite for logits of +-1e4). BatchMean (sum / B, the
+// default), Sum, Mean (sum / (B*C)) or None ([B, C]). The teacher gets a gradient only if it requires one.
+Tensor kd_kl_div(const Tensor& student_logits, const Tensor& teacher_logits, double temperature,
+                 Reduction reduction = Reduction::BatchMean);
+
+}  // namespace ops
+}  // namespace kdcu

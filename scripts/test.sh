@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds kdcu and runs the whole test suite.
+#   scripts/test.sh                  the default preset (Release; CUDA compiled when nvcc is found)
+#   scripts/test.sh --preset asan    AddressSanitizer + UBSan build, CPU tests
+#   scripts/test.sh --label cpu      only tests with that ctest label (cpu, gpu, slow)
+# GPU tests skip with the reason where there is no GPU; KDCU_REQUIRE_CUDA=1 makes that a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+preset=default
+ctest_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --preset) preset="$2"; shift 2 ;;
+    --label) ctest_args+=(-L "$2"); shift 2 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "test.sh: unknown option '$1'" >&2; exit 2 ;;
+  esac
+done
+
+scripts/setup.sh
+jobs=$(nproc)
+echo "== configure ($preset)"
+cmake --preset "$preset"
+echo "== build ($preset, $jobs jobs)"
+cmake --build --preset "$preset" -j "$jobs"
+echo "== test ($preset)"
+ctest --preset "$preset" -j "$jobs" "${ctest_args[@]}"
