@@ -17,17 +17,12 @@
 namespace kdcu {
 namespace {
 
+using testing::random;
+
 using testing::throws_with;
 
 using testing::all_close;
 using testing::gradcheck;
-
-Tensor random(const Shape& s, std::uint64_t seed, bool grad = false, double lo = -1.0, double hi = 1.0) {
-  Generator g(seed);
-  Tensor t = rand(s, g, DType::F64, Device::cpu(), lo, hi);
-  if (grad) t.requires_grad_();
-  return t;
-}
 
 // Per-channel mean and biased / unbiased variance of x viewed as (N, C, S), on the host.
 struct Moments {

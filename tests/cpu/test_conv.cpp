@@ -15,18 +15,13 @@
 namespace kdcu {
 namespace {
 
+using testing::random;
+
 using testing::throws_with;
 
 using ops::Pair;
 using testing::all_close;
 using testing::gradcheck;
-
-Tensor random(const Shape& s, std::uint64_t seed, bool grad = false) {
-  Generator g(seed);
-  Tensor t = rand(s, g, DType::F64, Device::cpu(), -1.0, 1.0);
-  if (grad) t.requires_grad_();
-  return t;
-}
 
 struct ConvCase {
   std::int64_t n, cin, cout, h, w, kh, kw;

@@ -12,14 +12,9 @@
 namespace kdcu {
 namespace {
 
-using testing::gradcheck;
+using testing::leaf;
 
-Tensor leaf(const Shape& s, std::uint64_t seed, double lo = -2.0, double hi = 2.0) {
-  Generator g(seed);
-  Tensor t = rand(s, g, DType::F64, Device::cpu(), lo, hi);
-  t.requires_grad_();
-  return t;
-}
+using testing::gradcheck;
 
 TEST(Elementwise, BinaryValuesWithBroadcast) {
   const Tensor a = from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});

@@ -13,17 +13,12 @@
 namespace kdcu {
 namespace {
 
+using testing::random;
+
 using testing::throws_with;
 
 using testing::all_close;
 using testing::gradcheck;
-
-Tensor random(const Shape& s, std::uint64_t seed, bool grad = false) {
-  Generator g(seed);
-  Tensor t = rand(s, g, DType::F64, Device::cpu(), -1.0, 1.0);
-  if (grad) t.requires_grad_();
-  return t;
-}
 
 // c[b, i, j] = sum_k a[b, i, k] * bm[b, k, j], on the host.
 Tensor naive_matmul(const Tensor& a, const Tensor& bm, std::int64_t batch, std::int64_t m, std::int64_t k,

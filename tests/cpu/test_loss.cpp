@@ -20,17 +20,13 @@
 namespace kdcu {
 namespace {
 
+using testing::leaf;
+using testing::random;
+
 using testing::throws_with;
 
 using ops::Reduction;
 using testing::gradcheck;
-
-Tensor leaf(const Shape& s, std::uint64_t seed, double lo = -2.0, double hi = 2.0, bool grad = true) {
-  Generator g(seed);
-  Tensor t = rand(s, g, DType::F64, Device::cpu(), lo, hi);
-  if (grad) t.requires_grad_();
-  return t;
-}
 
 // a == b within the f64 tolerance of checks.h.
 ::testing::AssertionResult close(double actual, double expected) {
@@ -190,7 +186,7 @@ double kd_reference_sum(const std::vector<double>& s, const std::vector<double>&
 }
 
 TEST(KdKlDiv, ValuesAndReductions) {
-  const Tensor s = leaf({3, 5}, 5, -3.0, 3.0, false), t = leaf({3, 5}, 6, -3.0, 3.0, false);
+  const Tensor s = random({3, 5}, 5, false, -3.0, 3.0), t = random({3, 5}, 6, false, -3.0, 3.0);
   for (double T : {1.0, 4.0}) {
     const double ref = kd_reference_sum(s.to_vector<double>(), t.to_vector<double>(), 3, 5, T);
     const double sum = ops::kd_kl_div(s, t, T, Reduction::Sum).item<double>();
@@ -211,7 +207,7 @@ TEST(KdKlDiv, StudentGradientIsScaledDifferenceOfSoftmaxes) {
   const std::int64_t B = 4;
   for (double T : {1.0, 4.0, 8.0}) {
     Tensor s = leaf({B, 6}, 7, -3.0, 3.0);
-    const Tensor t = leaf({B, 6}, 8, -3.0, 3.0, false);
+    const Tensor t = random({B, 6}, 8, false, -3.0, 3.0);
     ops::kd_kl_div(s, t, T).backward();
     const Tensor expected = (ops::softmax(s.detach(), 1, T) - ops::softmax(t, 1, T)) * (T / static_cast<double>(B));
     EXPECT_TRUE(testing::all_close(s.grad(), expected)) << T;
@@ -240,7 +236,7 @@ TEST(KdKlDiv, FiniteForHugeLogits) {
 
 TEST(KdKlDivGrad, EachReductionTemperatureAndTeacherGrad) {
   for (bool teacher_grad : {false, true}) {
-    const Tensor s = leaf({3, 5}, 9), t = leaf({3, 5}, 10, -2.0, 2.0, teacher_grad);
+    const Tensor s = leaf({3, 5}, 9), t = random({3, 5}, 10, teacher_grad, -2.0, 2.0);
     for (Reduction r : kAll) {
       for (double T : {1.0, 4.0, 8.0}) {
         EXPECT_TRUE(

@@ -20,16 +20,11 @@
 namespace kdcu {
 namespace {
 
+using testing::leaf;
+
 using testing::throws_with;
 
 using testing::gradcheck;
-
-Tensor leaf(const Shape& s, std::uint64_t seed, double lo = -2.0, double hi = 2.0) {
-  Generator g(seed);
-  Tensor t = rand(s, g, DType::F64, Device::cpu(), lo, hi);
-  t.requires_grad_();
-  return t;
-}
 
 TEST(Reduce, SumAndMeanValues) {
   const Tensor x = from_vector<double>({1, 2, 3, 4, 5, 6}, {2, 3});

@@ -19,16 +19,11 @@
 namespace kdcu {
 namespace {
 
+using testing::leaf;
+
 using testing::throws_with;
 
 using testing::gradcheck;
-
-Tensor leaf(const Shape& s, std::uint64_t seed, double lo = -2.0, double hi = 2.0) {
-  Generator g(seed);
-  Tensor t = rand(s, g, DType::F64, Device::cpu(), lo, hi);
-  t.requires_grad_();
-  return t;
-}
 
 TEST(Softmax, ClosedForms) {
   const double ln2 = std::log(2.0);

@@ -22,6 +22,17 @@ double weighted_sum(const Tensor& y, const std::vector<double>& w) {
 
 }  // namespace
 
+Tensor random(const Shape& shape, std::uint64_t seed, bool requires_grad, double lo, double hi) {
+  Generator gen(seed);
+  Tensor t = rand(shape, gen, DType::F64, Device::cpu(), lo, hi);
+  if (requires_grad) t.requires_grad_();
+  return t;
+}
+
+Tensor leaf(const Shape& shape, std::uint64_t seed, double lo, double hi) {
+  return random(shape, seed, true, lo, hi);
+}
+
 ::testing::AssertionResult gradcheck(const GradFn& f, const std::vector<Tensor>& inputs, const GradCheckOptions& o) {
   for (const Tensor& t : inputs) {
     if (t.defined() && (t.dtype() != DType::F64 || !t.device().is_cpu()))

@@ -26,6 +26,11 @@ struct GradCheckOptions {
 
 using GradFn = std::function<Tensor(const std::vector<Tensor>&)>;
 
+// Fresh f64 CPU inputs, uniform on [lo, hi) from their own seed: `leaf` requires grad (a
+// gradcheck input), `random` only when asked.
+Tensor leaf(const Shape& shape, std::uint64_t seed, double lo = -2.0, double hi = 2.0);
+Tensor random(const Shape& shape, std::uint64_t seed, bool requires_grad = false, double lo = -1.0, double hi = 1.0);
+
 // `inputs` must be f64 CPU tensors; those that require grad are checked.
 ::testing::AssertionResult gradcheck(const GradFn& f, const std::vector<Tensor>& inputs,
                                      const GradCheckOptions& options = {});
