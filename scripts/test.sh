@@ -25,4 +25,12 @@ cmake --preset "$preset"
 echo "== build ($preset, $jobs jobs)"
 cmake --build --preset "$preset" -j "$jobs"
 echo "== test ($preset)"
-ctest --preset "$preset" -j "$jobs" "${ctest_args[@]}"
+status=0
+ctest --preset "$preset" -j "$jobs" "${ctest_args[@]}" || status=$?
+# ctest lists skipped tests without the reason; the reason is the line after gtest's "Skipped".
+log="build/$preset/Testing/Temporary/LastTest.log"
+if [ -f "$log" ] && grep -q ': Skipped$' "$log"; then
+  echo "== skipped tests, by reason"
+  grep -A1 ': Skipped$' "$log" | grep -v -e ': Skipped$' -e '^--$' | sort | uniq -c
+fi
+exit "$status"
