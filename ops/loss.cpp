@@ -85,8 +85,9 @@ Grads mse_grads(const Tensor& x, const Tensor& t, const Tensor& g, std::int64_t 
 }
 
 // Gradients to the student and (when it requires grad) the teacher, recomputed from the logits.
-Grads kd_kl_div_grads(const Tensor& s, const Tensor& t, const Tensor& g, std::int64_t stride, double scale,
-                      std::int64_t B, std::int64_t C, double temperature, const std::vector<bool>& needs) {
+Grads kd_kl_div_grads(const Tensor& s, const Tensor& t, const Tensor& stats, const Tensor& g, std::int64_t stride,
+                      double scale, std::int64_t B, std::int64_t C, double temperature,
+                      const std::vector<bool>& needs) {
   Grads grads(2);
   if (needs[0]) grads[0] = empty_like(s);
   if (needs[1]) grads[1] = empty_like(t);
@@ -95,8 +96,8 @@ Grads kd_kl_div_grads(const Tensor& s, const Tensor& t, const Tensor& g, std::in
     kernels::on_device(
         s.device(),
         [&](auto) {
-          kernels::cpu::kd_kl_div_backward<T>(s.data<T>(), t.data<T>(), g.data<T>(), stride, T(scale),
-                                              needs[0] ? grads[0].data<T>() : nullptr,
+          kernels::cpu::kd_kl_div_backward<T>(s.data<T>(), t.data<T>(), stats.data<double>(), g.data<T>(), stride,
+                                              T(scale), needs[0] ? grads[0].data<T>() : nullptr,
                                               needs[1] ? grads[1].data<T>() : nullptr, B, C, T(temperature));
         },
         [&](auto) { kernels::no_cuda_kernel("kd_kl_div backward"); });
@@ -228,23 +229,27 @@ Tensor kd_kl_div(const Tensor& student_logits, const Tensor& teacher_logits, dou
   const double scale = reduction_scale(reduction, B * C, B);
   const bool elementwise = reduction == Reduction::None;
   Tensor parts = elementwise ? empty_like(s) : empty({B}, s.dtype(), s.device());
+  // Each row's max and log-sum-exp of s and t, kept so the backward needs no second pass for them.
+  const bool graph = autograd::needs_graph({s, t});
+  const Tensor stats = graph ? empty({B, 4}, DType::F64, s.device()) : Tensor();
   visit_floating(s.dtype(), op, [&](auto zero) {
     using T = decltype(zero);
     kernels::on_device(
         s.device(),
         [&](auto) {
           kernels::cpu::kd_kl_div_forward<T>(s.data<T>(), t.data<T>(), elementwise ? nullptr : parts.data<T>(),
-                                             elementwise ? parts.data<T>() : nullptr, B, C, T(temperature));
+                                             elementwise ? parts.data<T>() : nullptr,
+                                             graph ? stats.data<double>() : nullptr, B, C, T(temperature));
         },
         [&](auto) { kernels::no_cuda_kernel(op); });
   });
   Tensor out = elementwise ? parts : reduce_parts(parts, scale, op);
-  if (autograd::needs_graph({s, t})) {
+  if (graph) {
     const std::int64_t stride = elementwise ? 1 : 0;
     autograd::record(out, op, {s, t},
-                     [B, C, temperature, scale, stride, s_ = s.detach(), t_ = t.detach()](
+                     [B, C, temperature, scale, stride, stats, s_ = s.detach(), t_ = t.detach()](
                          const Tensor& g, const std::vector<bool>& needs) -> Grads {
-                       return kd_kl_div_grads(s_, t_, g, stride, scale, B, C, temperature, needs);
+                       return kd_kl_div_grads(s_, t_, stats, g, stride, scale, B, C, temperature, needs);
                      });
   }
   return out;

@@ -5,6 +5,7 @@
 #include "kernels/cpu/loss.h"
 
 #include <cmath>
+#include <vector>
 
 #include "kernels/cpu/reduce.h"
 #include "kernels/dispatch.h"
@@ -29,28 +30,6 @@ RowLse row_lse(const T* x, std::int64_t C, double inv_t) {
   double s = 0.0;
   for (std::int64_t c = 0; c < C; ++c) s += std::exp((static_cast<double>(x[c]) - r.max) * inv_t);
   r.log_sum = std::log(s);
-  return r;
-}
-
-// A KD row: the student's and the teacher's statistics, gathered in the same two sweeps.
-struct KdRow {
-  RowLse s, t;
-};
-
-template <class T>
-KdRow kd_row(const T* s, const T* t, std::int64_t C, double inv_t) {
-  KdRow r;
-  for (std::int64_t c = 0; c < C; ++c) {
-    r.s.max = std::fmax(r.s.max, static_cast<double>(s[c]));
-    r.t.max = std::fmax(r.t.max, static_cast<double>(t[c]));
-  }
-  double sum_s = 0.0, sum_t = 0.0;
-  for (std::int64_t c = 0; c < C; ++c) {
-    sum_s += std::exp((static_cast<double>(s[c]) - r.s.max) * inv_t);
-    sum_t += std::exp((static_cast<double>(t[c]) - r.t.max) * inv_t);
-  }
-  r.s.log_sum = std::log(sum_s);
-  r.t.log_sum = std::log(sum_t);
   return r;
 }
 
@@ -135,58 +114,93 @@ void mse_backward(const T* x, const T* t, const T* dloss, std::int64_t dloss_str
 
 // --------------------------------------------------------------------------- KD (KL divergence)
 
+// exp in the tensor's precision (expf for f32: the costly part of the KD loss), sums in double.
 template <class T>
-void kd_kl_div_forward(const T* s, const T* t, T* row_loss, T* loss, std::int64_t B, std::int64_t C, T temperature) {
+double exp_t(double x) {
+  return static_cast<double>(std::exp(static_cast<T>(x)));
+}
+
+template <class T>
+void kd_kl_div_forward(const T* s, const T* t, T* row_loss, T* loss, double* stats, std::int64_t B, std::int64_t C,
+                       T temperature) {
   const double temp = static_cast<double>(temperature), inv_t = 1.0 / temp, t2 = temp * temp;
-#pragma omp parallel for if (B * C > kParallelGrain)
-  for (std::int64_t b = 0; b < B; ++b) {
-    const T *sr = s + b * C, *tr = t + b * C;
-    const KdRow r = kd_row(sr, tr, C, inv_t);
-    double row = 0.0;
-    for (std::int64_t c = 0; c < C; ++c) {
-      const double log_ps = r.s.log_p(static_cast<double>(sr[c]), inv_t);
-      const double log_pt = r.t.log_p(static_cast<double>(tr[c]), inv_t);
-      const double pt = std::exp(log_pt);
-      // p_t (log p_t - log p_s) from the difference of log-probabilities (exactly 0 when s == t).
-      // Where p_t is 0 this is PyTorch's xlogy(0, 0) - 0 * log p_s: 0, or NaN if log p_s = -inf.
-      const double term = t2 * (pt > 0.0 ? pt * (log_pt - log_ps) : -pt * log_ps);
-      if (loss) loss[b * C + c] = static_cast<T>(term);
-      row += term;
+#pragma omp parallel if (B * C > kParallelGrain)
+  {
+    std::vector<double> et(static_cast<size_t>(C));  // exp((t - max t) / T) of the row, kept for p_t
+#pragma omp for
+    for (std::int64_t b = 0; b < B; ++b) {
+      const T *sr = s + b * C, *tr = t + b * C;
+      RowLse rs, rt;
+      for (std::int64_t c = 0; c < C; ++c) {
+        rs.max = std::fmax(rs.max, static_cast<double>(sr[c]));
+        rt.max = std::fmax(rt.max, static_cast<double>(tr[c]));
+      }
+      double sum_s = 0.0, sum_t = 0.0;
+      for (std::int64_t c = 0; c < C; ++c) {
+        sum_s += exp_t<T>((static_cast<double>(sr[c]) - rs.max) * inv_t);
+        et[static_cast<size_t>(c)] = exp_t<T>((static_cast<double>(tr[c]) - rt.max) * inv_t);
+        sum_t += et[static_cast<size_t>(c)];
+      }
+      rs.log_sum = std::log(sum_s);
+      rt.log_sum = std::log(sum_t);
+      double row = 0.0;
+      for (std::int64_t c = 0; c < C; ++c) {
+        const double log_ps = rs.log_p(static_cast<double>(sr[c]), inv_t);
+        const double log_pt = rt.log_p(static_cast<double>(tr[c]), inv_t);
+        const double pt = et[static_cast<size_t>(c)] / sum_t;
+        // p_t (log p_t - log p_s) from the difference of log-probabilities (exactly 0 when s == t).
+        // Where p_t is 0 this is PyTorch's xlogy(0, 0) - 0 * log p_s: 0, or NaN if log p_s = -inf.
+        const double term = t2 * (pt > 0.0 ? pt * (log_pt - log_ps) : -pt * log_ps);
+        if (loss) loss[b * C + c] = static_cast<T>(term);
+        row += term;
+      }
+      if (row_loss) row_loss[b] = static_cast<T>(row);
+      if (stats) {
+        double* st = stats + b * 4;
+        st[0] = rs.max, st[1] = rs.log_sum, st[2] = rt.max, st[3] = rt.log_sum;
+      }
     }
-    if (row_loss) row_loss[b] = static_cast<T>(row);
   }
 }
 
 template <class T>
-void kd_kl_div_backward(const T* s, const T* t, const T* dloss, std::int64_t dloss_stride, T scale, T* ds, T* dt,
-                        std::int64_t B, std::int64_t C, T temperature) {
+void kd_kl_div_backward(const T* s, const T* t, const double* stats, const T* dloss, std::int64_t dloss_stride, T scale,
+                        T* ds, T* dt, std::int64_t B, std::int64_t C, T temperature) {
   const double temp = static_cast<double>(temperature), inv_t = 1.0 / temp;
-#pragma omp parallel for if (B * C > kParallelGrain)
-  for (std::int64_t b = 0; b < B; ++b) {
-    const T *sr = s + b * C, *tr = t + b * C;
-    const KdRow r = kd_row(sr, tr, C, inv_t);
-    const auto g = [&](std::int64_t c) {
-      return static_cast<double>(scale) * static_cast<double>(dloss[(b * C + c) * dloss_stride]);
-    };
-    // p_t (l + 1), taken as its limit 0 where p_t underflows (l may be -inf there).
-    const auto pt_l1 = [&](std::int64_t c, double pt) {
-      return pt > 0.0 ? pt * (r.t.log_p(static_cast<double>(tr[c]), inv_t) -
-                              r.s.log_p(static_cast<double>(sr[c]), inv_t) + 1.0)
-                      : 0.0;
-    };
-    double sum_gpt = 0.0, sum_gpt_l1 = 0.0;
-    for (std::int64_t c = 0; c < C; ++c) {
-      const double pt = std::exp(r.t.log_p(static_cast<double>(tr[c]), inv_t));
-      sum_gpt += g(c) * pt;
-      if (dt) sum_gpt_l1 += g(c) * pt_l1(c, pt);
-    }
-    for (std::int64_t c = 0; c < C; ++c) {
-      const double pt = std::exp(r.t.log_p(static_cast<double>(tr[c]), inv_t));
-      if (ds) {
-        const double ps = std::exp(r.s.log_p(static_cast<double>(sr[c]), inv_t));
-        ds[b * C + c] = static_cast<T>(temp * (ps * sum_gpt - g(c) * pt));
+#pragma omp parallel if (B * C > kParallelGrain)
+  {
+    std::vector<double> ps(static_cast<size_t>(C)), pt(static_cast<size_t>(C));
+#pragma omp for
+    for (std::int64_t b = 0; b < B; ++b) {
+      const T *sr = s + b * C, *tr = t + b * C;
+      const double* st = stats + b * 4;
+      RowLse rs, rt;
+      rs.max = st[0], rs.log_sum = st[1], rt.max = st[2], rt.log_sum = st[3];
+      const auto g = [&](std::int64_t c) {
+        return static_cast<double>(scale) * static_cast<double>(dloss[(b * C + c) * dloss_stride]);
+      };
+      // l_c = log p_t,c - log p_s,c, without an exponential.
+      const auto l = [&](std::int64_t c) {
+        return rt.log_p(static_cast<double>(tr[c]), inv_t) - rs.log_p(static_cast<double>(sr[c]), inv_t);
+      };
+      // p_t (l + 1), taken as its limit 0 where p_t underflows (l may be -inf there).
+      const auto pt_l1 = [&](std::int64_t c) {
+        const double p = pt[static_cast<size_t>(c)];
+        return p > 0.0 ? p * (l(c) + 1.0) : 0.0;
+      };
+      double sum_gpt = 0.0, sum_gpt_l1 = 0.0;
+      for (std::int64_t c = 0; c < C; ++c) {
+        const size_t k = static_cast<size_t>(c);
+        pt[k] = exp_t<T>(rt.log_p(static_cast<double>(tr[c]), inv_t));
+        if (ds) ps[k] = exp_t<T>(rs.log_p(static_cast<double>(sr[c]), inv_t));
+        sum_gpt += g(c) * pt[k];
+        if (dt) sum_gpt_l1 += g(c) * pt_l1(c);
       }
-      if (dt) dt[b * C + c] = static_cast<T>(temp * (g(c) * pt_l1(c, pt) - pt * sum_gpt_l1));
+      for (std::int64_t c = 0; c < C; ++c) {
+        const size_t k = static_cast<size_t>(c);
+        if (ds) ds[b * C + c] = static_cast<T>(temp * (ps[k] * sum_gpt - g(c) * pt[k]));
+        if (dt) dt[b * C + c] = static_cast<T>(temp * (g(c) * pt_l1(c) - pt[k] * sum_gpt_l1));
+      }
     }
   }
 }
@@ -198,9 +212,9 @@ void kd_kl_div_backward(const T* s, const T* t, const T* dloss, std::int64_t dlo
   template void mse_forward<T>(const T*, const T*, T*, std::int64_t);                                                 \
   template void mse_sum_forward<T>(const T*, const T*, T*, std::int64_t, T);                                          \
   template void mse_backward<T>(const T*, const T*, const T*, std::int64_t, T, T*, T*, std::int64_t);                 \
-  template void kd_kl_div_forward<T>(const T*, const T*, T*, T*, std::int64_t, std::int64_t, T);                      \
-  template void kd_kl_div_backward<T>(const T*, const T*, const T*, std::int64_t, T, T*, T*, std::int64_t,            \
-                                      std::int64_t, T);
+  template void kd_kl_div_forward<T>(const T*, const T*, T*, T*, double*, std::int64_t, std::int64_t, T);             \
+  template void kd_kl_div_backward<T>(const T*, const T*, const double*, const T*, std::int64_t, T, T*, T*,           \
+                                      std::int64_t, std::int64_t, T);
 KDCU_INSTANTIATE(float)
 KDCU_INSTANTIATE(double)
 #undef KDCU_INSTANTIATE

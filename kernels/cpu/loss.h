@@ -41,15 +41,18 @@ void mse_backward(const T* x, const T* t, const T* dloss, std::int64_t dloss_str
 
 // Per row b, with l = log_softmax(t_b / T) - log_softmax(s_b / T) and p_t = softmax(t_b / T):
 // loss[b, c] = T^2 p_t,c l_c and row_loss[b] = sum_c loss[b, c]; either output may be null.
+// stats (B, 4), when not null, receives each row's (max s, log-sum-exp of s, max t, log-sum-exp
+// of t) for the backward, which then never recomputes them.
 // s, t, loss: (B, C), row_loss: (B)
 template <class T>
-void kd_kl_div_forward(const T* s, const T* t, T* row_loss, T* loss, std::int64_t B, std::int64_t C, T temperature);
+void kd_kl_div_forward(const T* s, const T* t, T* row_loss, T* loss, double* stats, std::int64_t B, std::int64_t C,
+                       T temperature);
 // ds_j = T (p_s,j sum_c g_c p_t,c - g_j p_t,j);
 // dt_j = T (p_t,j g_j (l_j + 1) - p_t,j sum_c g_c p_t,c (l_c + 1)); ds or dt may be null.
-// s, t, ds, dt: (B, C), dloss: (B, C) or (1) per dloss_stride
+// s, t, ds, dt: (B, C), stats: (B, 4) from the forward, dloss: (B, C) or (1) per dloss_stride
 template <class T>
-void kd_kl_div_backward(const T* s, const T* t, const T* dloss, std::int64_t dloss_stride, T scale, T* ds, T* dt,
-                        std::int64_t B, std::int64_t C, T temperature);
+void kd_kl_div_backward(const T* s, const T* t, const double* stats, const T* dloss, std::int64_t dloss_stride, T scale,
+                        T* ds, T* dt, std::int64_t B, std::int64_t C, T temperature);
 
 }  // namespace cpu
 }  // namespace kernels
