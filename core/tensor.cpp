@@ -249,6 +249,14 @@ Tensor Tensor::to(const Device& target) const {
   return out;
 }
 
+void Tensor::move_to_(const Device& target) {
+  if (target == device()) return;
+  const Tensor moved = detach().to(target);
+  impl_->storage = moved.impl()->storage;
+  impl_->offset = moved.impl()->offset;
+  if (impl_->grad) Tensor(impl_->grad).move_to_(target);
+}
+
 Tensor Tensor::to(DType target) const {
   if (target == dtype()) return *this;
   Tensor out = empty(shape(), target, device());

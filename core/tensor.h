@@ -71,6 +71,9 @@ class Tensor {
   Tensor to(const Device& device) const;
   Tensor to(DType dtype) const;
   Tensor clone() const;
+  // Moves this tensor's data (and its .grad) to `device` in place: every handle to this tensor
+  // sees the move. For parameters and buffers (modules, optimizers keep their handles); no autograd.
+  void move_to_(const Device& device);
 
   // --- element access for tests and logs: copies from the device when needed, converts to T ---
   template <class T>
