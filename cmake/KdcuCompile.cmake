@@ -1,6 +1,15 @@
 # Compile settings shared by every kdcu target: warnings, sanitizers, include root.
 
 set(KDCU_SANITIZE_FLAGS -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+if(KDCU_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "KDCU_FUZZ=ON needs clang (libFuzzer); found ${CMAKE_CXX_COMPILER_ID}. Configure with CXX=clang++ "
+                        "(scripts/fuzz.sh does).")
+  endif()
+  set(KDCU_SANITIZE ON)
+  # Every library is instrumented for coverage so the fuzzer sees inside the parser.
+  list(APPEND KDCU_SANITIZE_FLAGS -fsanitize=fuzzer-no-link)
+endif()
 
 function(kdcu_target_defaults target)
   target_include_directories(${target} PUBLIC
