@@ -110,32 +110,35 @@ std::string Module::LoadReport::str() const {
   return os.str();
 }
 
-Module::LoadReport Module::load_state_dict(const NamedTensors& state, bool strict) {
-  std::map<std::string, const Tensor*> given;
-  for (const auto& [n, t] : state) given[n] = &t;
+Module::LoadReport Module::compare_state_dict(const NamedTensors& state) const {
+  std::map<std::string, Shape> given;
+  for (const auto& [n, t] : state) given[n] = t.shape();
   LoadReport report;
-  std::vector<std::pair<Tensor, const Tensor*>> to_copy;
   for (const auto& [name, mine] : state_dict()) {
     auto it = given.find(name);
     if (it == given.end()) {
       report.missing.push_back(name);
       continue;
     }
-    const Tensor& src = *it->second;
-    if (src.shape() != mine.shape()) {
-      report.mismatched.push_back(
-          cat(name, ": expected ", shape_str(mine.shape()), ", found ", shape_str(src.shape())));
-    } else {
-      to_copy.emplace_back(mine, &src);
-    }
+    if (it->second != mine.shape())
+      report.mismatched.push_back(cat(name, ": expected ", shape_str(mine.shape()), ", found ", shape_str(it->second)));
     given.erase(it);
   }
-  for (const auto& [n, t] : given) report.unexpected.push_back(n);
+  for (const auto& [n, shape] : given) report.unexpected.push_back(n);
+  return report;
+}
+
+Module::LoadReport Module::load_state_dict(const NamedTensors& state, bool strict) {
+  const LoadReport report = compare_state_dict(state);
   if (strict && !report.ok())
     throw ValueError(cat("load_state_dict into ", type_name_, ": the state does not match", report.str()));
+  std::map<std::string, const Tensor*> given;
+  for (const auto& [n, t] : state) given[n] = &t;
   autograd::NoGradGuard no_grad;
-  for (auto& [dst, src] : to_copy) {
-    Tensor value = src->detach();
+  for (const auto& [name, dst] : state_dict()) {
+    auto it = given.find(name);
+    if (it == given.end() || it->second->shape() != dst.shape()) continue;
+    Tensor value = it->second->detach();
     if (value.dtype() != dst.dtype()) value = value.to(dst.dtype());
     copy_into(dst, value);  // copy_into handles a host/device difference
   }

@@ -55,6 +55,8 @@ class Module {
     std::string str() const;
   };
   LoadReport load_state_dict(const NamedTensors& state, bool strict = true);
+  // What load_state_dict would report, changing nothing.
+  LoadReport compare_state_dict(const NamedTensors& state) const;
 
   // --- modes and devices ---
   void train(bool on = true);  // recursive
