@@ -21,4 +21,6 @@ run() {  # target, seed directory
     -artifact_prefix=build/fuzz/crashes/ -print_final_stats=1 "$corpus" 2>&1 | tail -n 12
 }
 run fuzz_safetensors tests/golden
+run fuzz_idx fuzz/seeds/idx
+run fuzz_cifar fuzz/seeds/cifar
 echo "fuzz: no crash"
