@@ -77,6 +77,7 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
     for (const auto& [k, v] : os.metadata) meta[kOptimizer + k] = v;
   }
   for (const auto& [k, v] : state.extra) meta[kExtra + k] = v;
+  for (auto& nt : with_prefix(state.extra_tensors, kExtra)) tensors.push_back(std::move(nt));
   save_safetensors(path, tensors, meta);
 }
 
@@ -89,6 +90,7 @@ TrainingState load_checkpoint(const std::string& path, Module& model, Optimizer*
   state.step = parse_int(f.metadata, "step", path);
   state.rng.set_state(static_cast<std::uint64_t>(parse_int(f.metadata, "rng.seed", path)),
                       static_cast<std::uint64_t>(parse_int(f.metadata, "rng.offset", path)));
+  state.extra_tensors = strip_prefix(f.tensors, kExtra);
   OptimizerState os{strip_prefix(f.tensors, kOptimizer), {}};
   for (const auto& [k, v] : f.metadata) {
     if (starts_with(k, kOptimizer)) os.metadata[k.substr(kOptimizer.size())] = v;

@@ -1,7 +1,7 @@
 // Weights and training checkpoints on disk, as safetensors.
 //   weights file:    the model's state_dict under PyTorch's names (loads into the reference
 //                    PyTorch models as is); metadata free-form.
-//   checkpoint file: "model.<name>" tensors, "optimizer.<name>" tensors, and metadata with the
+//   checkpoint file: "model.<name>", "optimizer.<name>" and "extra.<name>" tensors, and metadata with the
 //                    epoch, the global step (the LR schedule's position), the RNG state and the
 //                    caller's extra keys, so a resumed run continues exactly where it stopped.
 // Both are written atomically (core/safetensors.h): a crash never leaves a broken file and never
@@ -30,6 +30,7 @@ struct TrainingState {
   std::int64_t step = 0;                     // optimizer steps taken (the schedule position)
   Generator rng;                             // the run's generator: shuffling, augmentation, dropout
   std::map<std::string, std::string> extra;  // the caller's own keys (config, best accuracy, ...)
+  NamedTensors extra_tensors;                // the caller's own tensors (e.g. a distillation loss's regressors)
 };
 
 // `optimizer` may be null (then none is saved or expected).
