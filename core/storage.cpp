@@ -1,5 +1,7 @@
 #include "core/storage.h"
 
+#include <malloc.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +22,18 @@ std::atomic<bool>& poison_flag() {
     return v != nullptr && std::strcmp(v, "1") == 0;
   }()};
   return flag;
+}
+// A training step frees and re-allocates the same activation sizes every step. glibc's defaults
+// would serve each large block by mmap and unmap it on free (or trim the heap top), so every step
+// page-faults its activations in again (measured: 8-16 % of a CPU training step). Keep blocks up
+// to 32 MiB (glibc's maximum threshold) in the heap and trim only past 256 MiB of free top.
+void keep_freed_memory() {
+  static const bool done = [] {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    return true;
+  }();
+  (void)done;
 }
 }  // namespace
 
@@ -45,6 +59,7 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
     return;
   }
   if (bytes == 0) return;
+  keep_freed_memory();
   const size_t rounded = (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
   data_ = std::aligned_alloc(kHostAlignment, rounded);
   if (!data_) throw std::bad_alloc();

@@ -74,7 +74,11 @@ void im2col(const T* x, T* col, const Conv2dShape& s) {
         }
         const T* in = x + x_row;
         std::fill(out, out + lo, T(0));
-        for (std::int64_t j = lo; j < hi; ++j, ix += s.sw) out[j] = in[ix];
+        if (s.sw == 1) {
+          std::copy(in + ix, in + ix + (hi - lo), out + lo);
+        } else {
+          for (std::int64_t j = lo; j < hi; ++j, ix += s.sw) out[j] = in[ix];
+        }
         std::fill(out + hi, out + s.ow, T(0));
       });
 }

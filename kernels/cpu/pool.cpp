@@ -40,8 +40,39 @@ bool parallel_planes(const Pool2dShape& s) {
 
 }  // namespace
 
+// Without padding every window lies inside the image (floor mode): no clipping per output.
+template <class T>
+void max_pool2d_unpadded(const T* x, T* y, std::int64_t* indices, const Pool2dShape& s) {
+  const std::int64_t in_plane = s.h * s.w, out_plane = s.oh * s.ow;
+#pragma omp parallel for if (parallel_planes(s))
+  for (std::int64_t c = 0; c < s.planes; ++c) {
+    const T* xc = x + c * in_plane;
+    for (std::int64_t i = 0; i < s.oh; ++i) {
+      for (std::int64_t j = 0; j < s.ow; ++j) {
+        const std::int64_t first = i * s.sh * s.w + j * s.sw;
+        std::int64_t best = first;
+        T best_value = xc[first];
+        for (std::int64_t a = 0; a < s.kh; ++a) {
+          const std::int64_t row = first + a * s.w;
+          for (std::int64_t b = 0; b < s.kw; ++b) {
+            const T v = xc[row + b];
+            if (v > best_value || std::isnan(v)) {  // as the clipped path: the first maximum wins a tie
+              best_value = v;
+              best = row + b;
+            }
+          }
+        }
+        const std::int64_t o = c * out_plane + i * s.ow + j;
+        y[o] = best_value;
+        if (indices) indices[o] = best;
+      }
+    }
+  }
+}
+
 template <class T>
 void max_pool2d_forward(const T* x, T* y, std::int64_t* indices, const Pool2dShape& s) {
+  if (s.ph == 0 && s.pw == 0) return max_pool2d_unpadded(x, y, indices, s);
   const std::int64_t in_plane = s.h * s.w, out_plane = s.oh * s.ow;
 #pragma omp parallel for if (parallel_planes(s))
   for (std::int64_t c = 0; c < s.planes; ++c) {
