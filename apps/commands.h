@@ -11,7 +11,11 @@ namespace app {
 using Runner = std::function<int()>;
 
 Runner add_info_command(CLI::App& app);
-Runner add_demo_command(CLI::App& app);
+Runner add_train_command(CLI::App& app);
+Runner add_distill_command(CLI::App& app);
+Runner add_eval_command(CLI::App& app);
+Runner add_pipeline_command(CLI::App& app);
+Runner add_summary_command(CLI::App& app);
 
 // Applies --threads (0 = leave OpenMP's default) and returns the thread count in use.
 int apply_threads(int threads);

@@ -11,7 +11,11 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::map<std::string, kdcu::app::Runner> runners;
   runners["info"] = kdcu::app::add_info_command(app);
-  runners["demo"] = kdcu::app::add_demo_command(app);
+  runners["train"] = kdcu::app::add_train_command(app);
+  runners["distill"] = kdcu::app::add_distill_command(app);
+  runners["eval"] = kdcu::app::add_eval_command(app);
+  runners["pipeline"] = kdcu::app::add_pipeline_command(app);
+  runners["summary"] = kdcu::app::add_summary_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

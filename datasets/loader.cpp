@@ -93,6 +93,7 @@ Batch DataLoader::build(const std::vector<std::int64_t>& order, std::int64_t epo
     b.images = b.images.to(opt_.device);
     b.labels = b.labels.to(opt_.device);
     b.indices = b.indices.to(opt_.device);
+    for (Tensor& t : b.extras) t = t.to(opt_.device);
   }
   return b;
 }

@@ -20,6 +20,9 @@ struct Batch {
   Tensor images;                       // f32 [B, C, H, W] on LoaderOptions::device
   Tensor labels;                       // i64 [B]
   Tensor indices;                      // i64 [B]: each sample's index in the loader's data set (for per-sample caches)
+  // Per-sample side data that LoaderOptions::transform adds (e.g. cached teacher logits, looked
+  // up by `indices`); moved to the device with the rest.
+  std::vector<Tensor> extras;
   std::int64_t epoch = 0, number = 0;  // which epoch, and which batch of it (from 0)
 };
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/hash.h"
 #include "core/autograd.h"
 #include "core/factories.h"
 #include "nn/model.h"
@@ -53,9 +54,7 @@ std::string layout_text(const nn::Module& m) {
 }
 
 std::uint64_t fnv1a(const std::string& s) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return h;
+  return kdcu::fnv1a(s.data(), s.size());
 }
 
 nn::ModelConfig small_images(std::int64_t image_size = 8) {

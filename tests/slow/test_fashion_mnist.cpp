@@ -12,18 +12,12 @@
 
 #include "datasets/file_io.h"
 #include "datasets/loader.h"
+#include "core/hash.h"
 #include "datasets/registry.h"
 
 namespace kdcu {
 namespace datasets {
 namespace {
-
-// FNV-1a 64 of bytes.
-std::uint64_t fnv1a(const std::uint8_t* p, size_t n) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
-  return h;
-}
 
 #define REQUIRE_FASHION_MNIST()                                                                                  \
   do {                                                                                                           \

@@ -1,0 +1,26 @@
+// A run's per-epoch records as JSON (one object per epoch) and the metrics files written beside
+// its checkpoints: metrics.jsonl (one line per epoch) and metrics.csv (a header, one row per epoch).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "distill/trainer.h"
+
+namespace kdcu {
+namespace distill {
+
+nlohmann::json to_json(const EpochRecord& r);
+// ValueError naming the missing or mistyped field.
+EpochRecord epoch_from_json(const nlohmann::json& j);
+
+nlohmann::json history_to_json(const std::vector<EpochRecord>& history);
+std::vector<EpochRecord> history_from_json(const nlohmann::json& j);
+
+// Rewrites `dir`/metrics.jsonl and `dir`/metrics.csv from the whole history, atomically.
+void write_metrics(const std::string& dir, const std::vector<EpochRecord>& history);
+
+}  // namespace distill
+}  // namespace kdcu

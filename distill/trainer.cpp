@@ -1,0 +1,311 @@
+// The training loop. One optimizer step: schedule the lr, forward the student (with the features
+// the loss reads), get the teachers' outputs (cache rows or an online no-grad forward), compute
+// the loss, backward, clip, step. The one host read per step is the total loss (for the NaN check
+// and the progress line); the per-term sums stay on the device until the epoch ends.
+#include "distill/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "datasets/file_io.h"
+#include "datasets/loader.h"
+#include "distill/history.h"
+#include "distill/soft_label_cache.h"
+#include "nn/checkpoint.h"
+#include "nn/clip.h"
+#include "ops/elementwise.h"
+
+namespace kdcu {
+namespace distill {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Teacher BatchNorm layers in train mode, everything else (dropout) in eval mode.
+void set_teacher_mode(nn::Model& teacher, bool bn_train) {
+  teacher.eval();
+  if (!bn_train) return;
+  for (const auto& [name, m] : teacher.named_modules())
+    if (m->type_name().rfind("BatchNorm", 0) == 0) m->train(true);
+}
+
+// Runs `model` on x, returning logits and (when `names` is not empty) those features.
+ModelOutputs run_model(nn::Model& model, const Tensor& x, const std::vector<std::string>& names) {
+  ModelOutputs out;
+  if (names.empty()) {
+    out.logits = model(x);
+    return out;
+  }
+  nn::NamedTensors all;
+  out.logits = model.forward_features(x, &all);
+  for (auto& [n, t] : all)
+    for (const std::string& want : names)
+      if (n == want) {
+        out.features.emplace_back(n, t);
+        break;
+      }
+  return out;
+}
+
+std::string recipe_text(const nn::Model& student, const DistillLoss& loss, const TrainConfig& c,
+                        std::size_t teachers) {
+  return cat("student=", student.name(), "(", student.config().str(), ") teachers=", teachers,
+             " loss=", loss.config().describe(), " epochs=", c.epochs, " batch=", c.batch_size,
+             " optim=", c.optim.describe(), " seed=", c.seed, " crop=", c.augmentation.crop_padding,
+             " flip=", c.augmentation.horizontal_flip ? 1 : 0, " teacher_bn_train=", c.teacher_bn_train ? 1 : 0);
+}
+
+// The non-finite term of a step whose total was not finite, for the error message.
+std::string describe_terms(const DistillLoss::Result& r) {
+  std::string s;
+  for (const auto& [n, t] : r.terms) s += cat(s.empty() ? "" : ", ", n, " = ", t.item<double>());
+  return s;
+}
+
+}  // namespace
+
+void TrainConfig::validate() const {
+  require<ValueError>(epochs >= 1, "epochs must be >= 1, found ", epochs);
+  require<ValueError>(batch_size >= 1, "batch size must be >= 1, found ", batch_size);
+  require<ValueError>(eval_batch_size >= 1, "evaluation batch size must be >= 1, found ", eval_batch_size);
+  require<ValueError>(prefetch >= 0, "prefetch must be >= 0, found ", prefetch);
+  optim.validate();
+}
+
+TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, DistillLoss& loss,
+                const datasets::Dataset& train, const datasets::Dataset& eval, const datasets::Normalization& norm,
+                const TrainConfig& cfg, TrainObserver* observer) {
+  cfg.validate();
+  TrainObserver quiet;
+  TrainObserver& obs = observer ? *observer : quiet;
+  require<ValueError>(train.size() >= 2, "fit: the training set ", train.name, " has ", train.size(),
+                      " samples; at least 2 are needed");
+  require<ValueError>(!loss.config().uses_teacher() || !teachers.empty(), "fit: the loss reads a teacher; none given");
+  const Device dev = cfg.device;
+  student.to(dev);
+  loss.to(dev);
+  for (nn::Model* t : teachers) {
+    t->to(dev);
+    set_teacher_mode(*t, cfg.teacher_bn_train);
+  }
+  // Dropout draws from a generator of the run's seed, saved in the checkpoint.
+  auto rng = std::make_shared<Generator>(cfg.seed);
+  if (student.generator()) student.set_generator(rng);
+
+  TrainResult result;
+  const bool write = !cfg.out_dir.empty();
+  if (write) {
+    std::error_code ec;
+    std::filesystem::create_directories(cfg.out_dir, ec);
+    require<IoError>(!ec, "cannot create the output directory ", cfg.out_dir, ": ", ec.message());
+    result.best_path = datasets::join_path(cfg.out_dir, "best.safetensors");
+    result.last_path = datasets::join_path(cfg.out_dir, "last.safetensors");
+    result.checkpoint_path = datasets::join_path(cfg.out_dir, "checkpoint.safetensors");
+  }
+
+  // Soft labels: only when the teachers' logits are a fixed function of the sample.
+  const bool cacheable = cfg.soft_label_cache && !teachers.empty() && loss.config().uses_teacher() &&
+                         !loss.needs_teacher_features() && !cfg.augmentation.enabled() && !cfg.teacher_bn_train;
+  std::vector<Tensor> soft;
+  if (cacheable) {
+    const auto t0 = Clock::now();
+    const std::string dir = !cfg.cache_dir.empty() ? cfg.cache_dir
+                            : write                ? datasets::join_path(cfg.out_dir, "cache")
+                                                   : "";
+    for (std::size_t k = 0; k < teachers.size(); ++k) {
+      if (dir.empty()) {
+        soft.push_back(predict_logits(*teachers[k], train, norm, dev, cfg.eval_batch_size));
+        continue;
+      }
+      const std::string path = datasets::join_path(
+          dir, cat("soft-labels-", k, "-", teachers[k]->name().empty() ? "model" : teachers[k]->name(), ".safetensors"));
+      SoftLabels s = load_or_build_soft_labels(path, *teachers[k], train, norm, dev);
+      obs.on_message(s.built ? cat("soft labels of teacher ", k + 1, ": built in ", s.seconds, " s (", s.why,
+                                   ") -> ", s.path)
+                             : cat("soft labels of teacher ", k + 1, ": read from ", s.path));
+      soft.push_back(s.logits);
+    }
+    result.cache_seconds = seconds_since(t0);
+    result.used_cache = true;
+  } else if (!teachers.empty() && loss.config().uses_teacher()) {
+    obs.on_message(cat("teachers run online every step (", loss.needs_teacher_features() ? "feature terms"
+                                                           : cfg.augmentation.enabled()  ? "augmentation"
+                                                           : cfg.teacher_bn_train        ? "teacher BN in train mode"
+                                                                                         : "cache off",
+                       ")"));
+  }
+
+  datasets::LoaderOptions lo;
+  lo.batch_size = cfg.batch_size;
+  lo.shuffle = true;
+  lo.drop_last = train.size() % cfg.batch_size == 1;  // BatchNorm cannot train on a batch of one
+  lo.seed = cfg.seed;
+  lo.normalization = norm;
+  lo.augmentation = cfg.augmentation;
+  lo.prefetch = cfg.prefetch;
+  lo.device = dev;
+  if (!soft.empty()) {
+    lo.transform = [&soft](datasets::Batch& b) {
+      for (const Tensor& table : soft) b.extras.push_back(gather_rows(table, b.indices));
+    };
+  }
+  std::shared_ptr<const datasets::Dataset> train_view(&train, [](const datasets::Dataset*) {});
+  datasets::DataLoader loader(train_view, lo);
+  const std::int64_t steps_per_epoch = loader.batches_per_epoch();
+  const std::int64_t total_steps = steps_per_epoch * cfg.epochs;
+
+  nn::NamedTensors params = student.named_parameters();
+  for (auto& p : loss.named_parameters()) params.push_back(p);
+  auto optimizer = make_optimizer(cfg.optim, params);
+  const nn::LrSchedulePtr schedule = make_schedule(cfg.optim, cfg.epochs, steps_per_epoch);
+  const std::string recipe = recipe_text(student, loss, cfg, teachers.size());
+
+  std::int64_t first_epoch = 0;
+  if (cfg.resume && write && std::filesystem::exists(result.checkpoint_path)) {
+    nn::TrainingState st = nn::load_checkpoint(result.checkpoint_path, student, optimizer.get());
+    const auto it = st.extra.find("recipe");
+    require<ValueError>(it != st.extra.end() && it->second == recipe, "resume: ", result.checkpoint_path,
+                        " was made by another run; its recipe is {",
+                        it == st.extra.end() ? std::string("none") : it->second, "}, this run's is {", recipe,
+                        "}. Use another --out directory or drop --resume");
+    loss.load_state_dict(st.extra_tensors);
+    rng->set_state(st.rng.seed(), st.rng.offset());
+    result.history = history_from_json(nlohmann::json::parse(st.extra.at("history")));
+    first_epoch = st.epoch;
+    result.resumed_from_epoch = st.epoch;
+    obs.on_message(cat("resumed from ", result.checkpoint_path, " after epoch ", st.epoch));
+  }
+  for (const EpochRecord& r : result.history) {
+    result.train_seconds += r.train_seconds;
+    if (r.eval_accuracy > result.best_accuracy || result.best_epoch == 0) {
+      result.best_accuracy = r.eval_accuracy;
+      result.best_epoch = r.epoch;
+    }
+  }
+
+  // The features each model must return for the loss's terms (none: logits only).
+  std::vector<std::string> s_features;
+  std::vector<std::vector<std::string>> t_features(teachers.size());
+  for (const FeatureLossSpec& f : loss.resolved_features()) {
+    s_features.push_back(f.student_feature);
+    t_features[f.teacher].push_back(f.teacher_feature);
+  }
+
+  for (std::int64_t epoch = first_epoch; epoch < cfg.epochs; ++epoch) {
+    student.train();
+    loss.train(true);
+    loader.start_epoch(epoch);
+    const auto t0 = Clock::now();
+    std::vector<Tensor> term_sums;
+    double loss_sum = 0.0;
+    std::int64_t seen = 0, step = 0;
+    DistillLoss::Result last;
+    datasets::Batch b;
+    while (loader.next(b)) {
+      const std::int64_t global = epoch * steps_per_epoch + step;
+      nn::apply_schedule(*optimizer, *schedule, global);
+      const double progress = static_cast<double>(global) / static_cast<double>(total_steps);
+      const ModelOutputs s_out = run_model(student, b.images, s_features);
+      std::vector<ModelOutputs> t_out(teachers.size());
+      if (loss.config().uses_teacher()) {
+        autograd::NoGradGuard no_grad;
+        for (std::size_t k = 0; k < teachers.size(); ++k) {
+          if (!soft.empty()) {
+            t_out[k].logits = b.extras[k];
+          } else {
+            t_out[k] = run_model(*teachers[k], b.images, t_features[k]);
+          }
+        }
+      }
+      last = loss.compute(s_out, t_out, b.labels, progress);
+      const double value = last.total.item<double>();
+      ++step;
+      if (!std::isfinite(value)) {
+        std::string where = result.history.empty() ? std::string("no epoch has completed, so nothing was saved")
+                            : write ? cat("the files of epoch ", result.history.back().epoch, " in ", cfg.out_dir,
+                                          " are kept")
+                                    : "nothing is written without an output directory";
+        throw ValueError(cat("training stopped: the loss is ", value, " at epoch ", epoch + 1, ", step ", step, "/",
+                             steps_per_epoch, " (terms: ", describe_terms(last), "; lr ", optimizer->lr(),
+                             "). Lower the learning rate or enable --clip-grad-norm; ", where));
+      }
+      last.total.backward();
+      if (cfg.optim.clip_grad_norm > 0.0) nn::clip_grad_norm(params, cfg.optim.clip_grad_norm);
+      optimizer->step();
+      optimizer->zero_grad();
+      const std::int64_t n = b.images.size(0);
+      loss_sum += value * static_cast<double>(n);
+      seen += n;
+      if (term_sums.empty()) term_sums.resize(last.terms.size());
+      for (std::size_t i = 0; i < last.terms.size(); ++i) {
+        const Tensor weighted = ops::mul(last.terms[i].second, static_cast<double>(n));
+        term_sums[i] = term_sums[i].defined() ? ops::add(term_sums[i], weighted) : weighted;
+      }
+      StepProgress p;
+      p.epoch = epoch + 1;
+      p.epochs = cfg.epochs;
+      p.step = step;
+      p.steps = steps_per_epoch;
+      p.loss = loss_sum / static_cast<double>(seen);
+      p.elapsed_seconds = seconds_since(t0);
+      p.images_per_second = static_cast<double>(seen) / std::max(p.elapsed_seconds, 1e-9);
+      p.eta_seconds = p.elapsed_seconds / static_cast<double>(step) * static_cast<double>(steps_per_epoch - step);
+      obs.on_step(p);
+    }
+    EpochRecord r;
+    r.epoch = epoch + 1;
+    r.train_seconds = seconds_since(t0);
+    r.lr = optimizer->lr();
+    r.temperature = last.temperature;
+    r.kd_weight = last.kd_weight;
+    r.train_loss = loss_sum / static_cast<double>(seen);
+    for (std::size_t i = 0; i < term_sums.size(); ++i)
+      r.train_terms.emplace_back(last.terms[i].first, term_sums[i].item<double>() / static_cast<double>(seen));
+    r.images_per_second = static_cast<double>(seen) / std::max(r.train_seconds, 1e-9);
+    result.final_eval = evaluate(student, eval, norm, dev, cfg.eval_batch_size);
+    r.eval_loss = result.final_eval.loss;
+    r.eval_accuracy = result.final_eval.accuracy;
+    r.eval_seconds = result.final_eval.seconds;
+    result.history.push_back(r);
+    result.train_seconds += r.train_seconds;
+    const bool best = result.best_epoch == 0 || r.eval_accuracy > result.best_accuracy;
+    if (best) {
+      result.best_accuracy = r.eval_accuracy;
+      result.best_epoch = r.epoch;
+    }
+    if (write) {
+      const std::map<std::string, std::string> meta{{"epoch", std::to_string(r.epoch)},
+                                                    {"eval_accuracy", std::to_string(r.eval_accuracy)},
+                                                    {"model", student.name()},
+                                                    {"config", student.config().str()}};
+      nn::save_weights(result.last_path, student, meta);
+      if (best) nn::save_weights(result.best_path, student, meta);
+      nn::TrainingState st;
+      st.epoch = r.epoch;
+      st.step = optimizer->steps();
+      st.rng = *rng;
+      st.extra = {{"recipe", recipe}, {"model", student.name()}, {"history", history_to_json(result.history).dump()}};
+      st.extra_tensors = loss.state_dict();
+      nn::save_checkpoint(result.checkpoint_path, student, optimizer.get(), st);
+      write_metrics(cfg.out_dir, result.history);
+    }
+    obs.on_epoch(r);
+  }
+  if (result.history.size() == static_cast<std::size_t>(result.resumed_from_epoch)) {
+    // Resumed a finished run: nothing trained now, but the final numbers are still wanted.
+    result.final_eval = evaluate(student, eval, norm, dev, cfg.eval_batch_size);
+  }
+  result.train_seconds += result.cache_seconds;
+  return result;
+}
+
+}  // namespace distill
+}  // namespace kdcu
