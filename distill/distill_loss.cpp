@@ -3,6 +3,9 @@
 #include "distill/distill_loss.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include "core/autograd.h"
@@ -29,19 +32,15 @@ bool finite_non_negative(double w) {
   return std::isfinite(w) && w >= 0.0;
 }
 
-// Shortest decimal text that reads back as the same double.
+// The shortest "%g" text that reads back as the same double ("100", "0.1", "2.5e-05").
 std::string number(double x) {
-  std::ostringstream os;
-  os.precision(17);
-  os << x;
-  std::string s = os.str();
+  std::string best;
   for (int p = 1; p <= 17; ++p) {
-    std::ostringstream t;
-    t.precision(p);
-    t << x;
-    if (std::stod(t.str()) == x) return t.str();
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.*g", p, x);
+    if (std::strtod(buf, nullptr) == x && (best.empty() || std::strlen(buf) < best.size())) best = buf;
   }
-  return s;
+  return best;
 }
 
 const Shape* find_shape(const std::vector<std::pair<std::string, Shape>>& shapes, const std::string& name) {
@@ -157,6 +156,11 @@ void LossConfig::validate(std::size_t teachers) const {
                       ") needs a teacher, and none was given");
   require<ValueError>(teacher_weights.empty() || teacher_weights.size() == teachers,
                       "teacher weights: ", teacher_weights.size(), " given for ", teachers, " teachers");
+  require<ValueError>(teachers <= 1 || confidence_gamma == 0.0,
+                      "confidence-weighted KD reads one teacher; with ", teachers,
+                      " teachers use the ensemble (--ensemble) without --confidence-gamma");
+  require<ValueError>(teachers <= 1 || mse_weight == 0.0, "logit MSE reads one teacher; ", teachers,
+                      " were given");
   for (const FeatureLossSpec& f : features) {
     require<ValueError>(f.teacher < teachers, "feature loss ", f.str(), " reads teacher ", f.teacher, " of ", teachers);
   }
@@ -248,6 +252,10 @@ DistillLoss::DistillLoss(LossConfig config, nn::Model& student, const std::vecto
     if (spec.kind == FeatureLossKind::Hint) {
       nn::LayerOptions lo;
       lo.gen = &gen;
+      for (const auto& [n, p] : student.named_parameters()) {
+        lo.dtype = p.dtype();  // the regressor computes in the student's precision
+        break;
+      }
       term->regressor = std::make_shared<HintRegressor>((*s)[1], (*t)[1], lo);
       term->regressor->to(student.device());
       term->regressor->train(student.is_training());

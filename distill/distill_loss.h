@@ -54,9 +54,10 @@ struct LossConfig {
   // Whether any term reads a teacher (KD, MSE on logits, feature terms).
   bool uses_teacher() const;
   // ValueError for negative or non-finite weights, no term at all, a teacher term without a
-  // teacher, teacher weights whose count is not `teachers`, a feature term's teacher index.
+  // teacher, teacher weights whose count is not `teachers`, a feature term's teacher index, and
+  // the one-teacher terms (MSE on logits, confidence weighting) with several teachers.
   void validate(std::size_t teachers) const;
-  std::string describe() const;  // one line for logs: "0.9·kd(T=4) + 0.1·ce"
+  std::string describe() const;  // one line for logs: "0.9*kd(T=4) + 0.1*ce"
 };
 
 // What a model produced for one batch: logits and, when a feature term needs them, its features.

@@ -65,6 +65,17 @@ std::unique_ptr<datasets::DataLoader> ordered_loader(const datasets::Dataset& da
 
 }  // namespace
 
+DType model_dtype(const nn::Model& model) {
+  for (const auto& [n, p] : model.named_parameters())
+    if (p.dtype() == DType::F32 || p.dtype() == DType::F64) return p.dtype();
+  return DType::F32;
+}
+
+Tensor as_model_input(const nn::Model& model, const Tensor& images) {
+  const DType d = model_dtype(model);
+  return images.dtype() == d ? images : images.to(d);
+}
+
 EvalResult evaluate(nn::Model& model, const datasets::Dataset& data, const datasets::Normalization& norm,
                     const Device& device, std::int64_t batch_size) {
   check_fits(model, data, "evaluate");
@@ -78,7 +89,7 @@ EvalResult evaluate(nn::Model& model, const datasets::Dataset& data, const datas
   auto loader = ordered_loader(data, norm, device, batch_size);
   datasets::Batch b;
   while (loader->next(b)) {
-    const Tensor logits = model(b.images);
+    const Tensor logits = model(as_model_input(model, b.images));
     loss_sum += ops::cross_entropy(logits, b.labels, 0.0, ops::Reduction::Sum).item<double>();
     const std::vector<std::int64_t> pred = ops::argmax(logits, 1).to_vector<std::int64_t>();
     const std::vector<std::int64_t> truth = b.labels.to_vector<std::int64_t>();
@@ -112,7 +123,7 @@ Tensor predict_logits(nn::Model& model, const datasets::Dataset& data, const dat
   datasets::Batch b;
   std::int64_t row = 0;
   while (loader->next(b)) {
-    Tensor logits = model(b.images).to(Device::cpu());
+    Tensor logits = model(as_model_input(model, b.images)).to(Device::cpu());
     if (logits.dtype() != DType::F32) logits = logits.to(DType::F32);
     copy_into(out.slice(row, row + logits.size(0)), logits);
     row += logits.size(0);

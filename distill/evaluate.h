@@ -44,6 +44,11 @@ struct Latency {
 Latency measure_latency(nn::Model& model, std::int64_t batch_size, const Device& device, double min_seconds = 0.5,
                         int max_runs = 50);
 
+// The dtype of a model's first floating parameter (f32 when it has none): batches, which the
+// loader builds in f32, are cast to it, so an f64 model (gradient checks) runs too.
+DType model_dtype(const nn::Model& model);
+Tensor as_model_input(const nn::Model& model, const Tensor& images);
+
 // "Model: 92.31% (9231 / 10000)" style helpers for reports.
 std::string percent(double fraction, int decimals = 2);
 

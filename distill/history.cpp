@@ -10,7 +10,7 @@ namespace kdcu {
 namespace distill {
 namespace {
 
-double number_field(const nlohmann::json& j, const char* key) {
+double number_field(const nlohmann::ordered_json& j, const char* key) {
   require<ValueError>(j.is_object() && j.contains(key) && j.at(key).is_number(), "epoch record: field '", key,
                       "' is missing or not a number in ", j.dump());
   return j.at(key).get<double>();
@@ -22,8 +22,8 @@ void write_text(const std::string& path, const std::string& text) {
 
 }  // namespace
 
-nlohmann::json to_json(const EpochRecord& r) {
-  nlohmann::json terms = nlohmann::json::object();
+nlohmann::ordered_json to_json(const EpochRecord& r) {
+  nlohmann::ordered_json terms = nlohmann::ordered_json::object();
   for (const auto& [n, v] : r.train_terms) terms[n] = v;
   return {{"epoch", r.epoch},
           {"lr", r.lr},
@@ -38,7 +38,7 @@ nlohmann::json to_json(const EpochRecord& r) {
           {"images_per_second", r.images_per_second}};
 }
 
-EpochRecord epoch_from_json(const nlohmann::json& j) {
+EpochRecord epoch_from_json(const nlohmann::ordered_json& j) {
   EpochRecord r;
   r.epoch = static_cast<std::int64_t>(number_field(j, "epoch"));
   r.lr = number_field(j, "lr");
@@ -60,13 +60,13 @@ EpochRecord epoch_from_json(const nlohmann::json& j) {
   return r;
 }
 
-nlohmann::json history_to_json(const std::vector<EpochRecord>& history) {
-  nlohmann::json a = nlohmann::json::array();
+nlohmann::ordered_json history_to_json(const std::vector<EpochRecord>& history) {
+  nlohmann::ordered_json a = nlohmann::ordered_json::array();
   for (const EpochRecord& r : history) a.push_back(to_json(r));
   return a;
 }
 
-std::vector<EpochRecord> history_from_json(const nlohmann::json& j) {
+std::vector<EpochRecord> history_from_json(const nlohmann::ordered_json& j) {
   require<ValueError>(j.is_array(), "history: expected a JSON array of epoch records");
   std::vector<EpochRecord> out;
   for (const auto& e : j) out.push_back(epoch_from_json(e));

@@ -1,5 +1,7 @@
 // A run's per-epoch records as JSON (one object per epoch) and the metrics files written beside
-// its checkpoints: metrics.jsonl (one line per epoch) and metrics.csv (a header, one row per epoch).
+// its checkpoints: metrics.jsonl (one line per epoch) and metrics.csv (a header, one row per
+// epoch). JSON objects keep their insertion order (ordered_json), so a record read back lists its
+// loss terms in the order they were computed, and a resumed run's columns stay in that order.
 #pragma once
 
 #include <string>
@@ -12,12 +14,12 @@
 namespace kdcu {
 namespace distill {
 
-nlohmann::json to_json(const EpochRecord& r);
+nlohmann::ordered_json to_json(const EpochRecord& r);
 // ValueError naming the missing or mistyped field.
-EpochRecord epoch_from_json(const nlohmann::json& j);
+EpochRecord epoch_from_json(const nlohmann::ordered_json& j);
 
-nlohmann::json history_to_json(const std::vector<EpochRecord>& history);
-std::vector<EpochRecord> history_from_json(const nlohmann::json& j);
+nlohmann::ordered_json history_to_json(const std::vector<EpochRecord>& history);
+std::vector<EpochRecord> history_from_json(const nlohmann::ordered_json& j);
 
 // Rewrites `dir`/metrics.jsonl and `dir`/metrics.csv from the whole history, atomically.
 void write_metrics(const std::string& dir, const std::vector<EpochRecord>& history);

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -44,11 +45,11 @@ void OptimConfig::validate() const {
                           schedule == "multistep" || schedule == "onecycle",
                       "unknown LR schedule '", schedule, "' (expected constant, cosine, step, multistep or onecycle)");
   require<ValueError>(std::isfinite(lr) && lr > 0.0, "the learning rate must be finite and > 0, found ", lr);
-  require<ValueError>(finite_non_negative(momentum) && finite_non_negative(weight_decay) &&
-                          finite_non_negative(min_lr) && finite_non_negative(warmup_epochs) &&
-                          finite_non_negative(clip_grad_norm) && finite_non_negative(step_epochs),
-                      "momentum, weight decay, min lr, warm-up epochs, clip norm and step epochs must be finite "
-                      "and >= 0");
+  const std::pair<const char*, double> non_negative[] = {
+      {"momentum", momentum},       {"weight decay", weight_decay},        {"min lr", min_lr},
+      {"warm-up epochs", warmup_epochs}, {"clip grad norm", clip_grad_norm}, {"step epochs", step_epochs}};
+  for (const auto& [what, v] : non_negative)
+    require<ValueError>(finite_non_negative(v), "the ", what, " must be finite and >= 0, found ", v);
   require<ValueError>(step_gamma > 0.0 && step_gamma <= 1.0, "the step schedule's gamma must be in (0, 1], found ",
                       step_gamma);
   require<ValueError>(schedule != "onecycle" || warmup_epochs == 0.0,

@@ -63,7 +63,8 @@ SoftLabelKey soft_label_key(const nn::Model& teacher, const datasets::Dataset& d
 }
 
 SoftLabels load_or_build_soft_labels(const std::string& path, nn::Model& teacher, const datasets::Dataset& data,
-                                     const datasets::Normalization& norm, const Device& device) {
+                                     const datasets::Normalization& norm, const Device& device,
+                                     std::int64_t batch_size) {
   const auto t0 = std::chrono::steady_clock::now();
   const SoftLabelKey key = soft_label_key(teacher, data, norm);
   SoftLabels out;
@@ -91,7 +92,7 @@ SoftLabels load_or_build_soft_labels(const std::string& path, nn::Model& teacher
   }
   if (!out.logits.defined()) {
     out.built = true;
-    out.logits = predict_logits(teacher, data, norm, device);
+    out.logits = predict_logits(teacher, data, norm, device, batch_size);
     const std::filesystem::path dir = std::filesystem::path(path).parent_path();
     std::error_code ec;
     if (!dir.empty()) std::filesystem::create_directories(dir, ec);

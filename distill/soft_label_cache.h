@@ -43,7 +43,8 @@ struct SoftLabels {
 // writes the file atomically (its directory is created). A write failure is an IoError; a
 // corrupt or foreign file is not an error, it is replaced.
 SoftLabels load_or_build_soft_labels(const std::string& path, nn::Model& teacher, const datasets::Dataset& data,
-                                     const datasets::Normalization& norm, const Device& device);
+                                     const datasets::Normalization& norm, const Device& device,
+                                     std::int64_t batch_size = 500);
 
 // Rows `indices` (i64 [B], values in [0, N)) of `table` [N, C] -> [B, C], on the CPU. ValueError
 // for an index out of range.

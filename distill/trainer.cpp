@@ -127,7 +127,7 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
       }
       const std::string path = datasets::join_path(
           dir, cat("soft-labels-", k, "-", teachers[k]->name().empty() ? "model" : teachers[k]->name(), ".safetensors"));
-      SoftLabels s = load_or_build_soft_labels(path, *teachers[k], train, norm, dev);
+      SoftLabels s = load_or_build_soft_labels(path, *teachers[k], train, norm, dev, cfg.eval_batch_size);
       obs.on_message(s.built ? cat("soft labels of teacher ", k + 1, ": built in ", s.seconds, " s (", s.why,
                                    ") -> ", s.path)
                              : cat("soft labels of teacher ", k + 1, ": read from ", s.path));
@@ -178,7 +178,7 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
                         "}. Use another --out directory or drop --resume");
     loss.load_state_dict(st.extra_tensors);
     rng->set_state(st.rng.seed(), st.rng.offset());
-    result.history = history_from_json(nlohmann::json::parse(st.extra.at("history")));
+    result.history = history_from_json(nlohmann::ordered_json::parse(st.extra.at("history")));
     first_epoch = st.epoch;
     result.resumed_from_epoch = st.epoch;
     obs.on_message(cat("resumed from ", result.checkpoint_path, " after epoch ", st.epoch));
@@ -213,15 +213,16 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
       const std::int64_t global = epoch * steps_per_epoch + step;
       nn::apply_schedule(*optimizer, *schedule, global);
       const double progress = static_cast<double>(global) / static_cast<double>(total_steps);
-      const ModelOutputs s_out = run_model(student, b.images, s_features);
+      const ModelOutputs s_out = run_model(student, as_model_input(student, b.images), s_features);
       std::vector<ModelOutputs> t_out(teachers.size());
       if (loss.config().uses_teacher()) {
         autograd::NoGradGuard no_grad;
         for (std::size_t k = 0; k < teachers.size(); ++k) {
           if (!soft.empty()) {
-            t_out[k].logits = b.extras[k];
+            t_out[k].logits = b.extras[k].dtype() == s_out.logits.dtype() ? b.extras[k]
+                                                                          : b.extras[k].to(s_out.logits.dtype());
           } else {
-            t_out[k] = run_model(*teachers[k], b.images, t_features[k]);
+            t_out[k] = run_model(*teachers[k], as_model_input(*teachers[k], b.images), t_features[k]);
           }
         }
       }

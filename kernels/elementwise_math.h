@@ -69,7 +69,7 @@ KDCU_HD T unary_fn(T x) {
   if constexpr (Op == UnaryOp::Exp) return math::exp(x);
   if constexpr (Op == UnaryOp::Log) return math::log(x);
   if constexpr (Op == UnaryOp::Sqrt) return math::sqrt(x);
-  if constexpr (Op == UnaryOp::Relu) return x > T(0) ? x : T(0);
+  if constexpr (Op == UnaryOp::Relu) return x > T(0) || x != x ? x : T(0);  // NaN stays NaN, as in PyTorch
   if constexpr (Op == UnaryOp::Sigmoid) {
     // Stable on both sides: never exponentiates a large positive number.
     if (x >= T(0)) return T(1) / (T(1) + math::exp(-x));
