@@ -30,6 +30,9 @@ int run_distill(const CLI::App& cmd, DistillOptions& o) {
   require<ValueError>(!o.teachers.empty(), "distill needs at least one --teacher FILE.safetensors");
   require<ValueError>(o.teacher_models.size() <= 1 || o.teacher_models.size() == o.teachers.size(), "--teacher-model: ",
                       o.teacher_models.size(), " given for ", o.teachers.size(), " teachers (give one for all, or one each)");
+  const distill::LossConfig loss = o.loss.to_config();  // bad loss flags fail before anything is loaded
+  loss.validate(o.teachers.size());
+  o.train.optim.validate();
   std::string note;
   o.train.device = resolve_device(o.common.device, &note);
   if (!note.empty()) std::cerr << "[distill] " << note << "\n";
@@ -51,7 +54,6 @@ int run_distill(const CLI::App& cmd, DistillOptions& o) {
   o.train.seed = o.common.seed;
   o.train.out_dir = o.common.out;
   o.train.soft_label_cache = !o.no_cache;
-  const distill::LossConfig loss = o.loss.to_config();
   write_run_info(o.common.out, cmd, o.train.device, o.common.seed,
                  {{"data", data.describe()}, {"teachers", o.teachers}, {"loss", loss.describe()}});
   const StageResult r = run_stage("distill", student, teachers, loss, o.train, data, o.common.seed);

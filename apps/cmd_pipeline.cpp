@@ -88,6 +88,9 @@ int run_pipeline(CLI::App& cmd, PipelineOptions& o) {
   const Device dev = resolve_device(o.common.device, &note);
   if (!note.empty()) std::cerr << "[pipeline] " << note << "\n";
   const distill::LossConfig kd_loss = o.loss.to_config();
+  kd_loss.validate(1);
+  o.teacher_train.optim.validate();
+  o.student_train.optim.validate();
   ReportInput report;
   report.date = utc_now();
   report.commit = build_commit();
@@ -106,24 +109,29 @@ int run_pipeline(CLI::App& cmd, PipelineOptions& o) {
     std::cerr << "[pipeline] seed " << seed << " (" << k + 1 << "/" << o.seeds << "): " << data.describe() << "; "
               << device_description(dev) << ", " << threads << " CPU threads\n";
     write_run_info(dir, cmd, dev, seed, {{"data", data.describe()}, {"preset", o.preset}});
-    const auto configure = [&](distill::TrainConfig c, const char* run) {
+    // Each run's directory records the pipeline's resolved options and which run it is.
+    const auto configure = [&](distill::TrainConfig c, const char* run, const std::string& model,
+                               const distill::LossConfig& loss) {
       c.device = dev;
       c.seed = seed;
       c.out_dir = datasets::join_path(dir, run);
+      write_run_info(c.out_dir, cmd, dev, seed,
+                     {{"data", data.describe()}, {"preset", o.preset}, {"run", run}, {"model", model},
+                      {"loss", loss.describe()}, {"recipe", c.optim.describe()}, {"epochs", c.epochs}});
       return c;
     };
     Generator tgen(seed);
     nn::ModelPtr teacher =
         nn::create_model(o.teacher, model_config_for(data.named.train, o.teacher_width_mult), tgen);
-    StageResult t = run_stage("teacher", teacher, {}, plain_loss(), configure(o.teacher_train, "teacher"), data, seed,
+    StageResult t = run_stage("teacher", teacher, {}, plain_loss(), configure(o.teacher_train, "teacher", o.teacher, plain_loss()), data, seed,
                               !o.no_latency);
     // Both students start from the same weights: one generator seed, two draws of the same model.
     const nn::ModelConfig scfg = model_config_for(data.named.train);
     Generator bgen(seed + 1000), kgen(seed + 1000);
     StageResult b = run_stage("baseline", nn::create_model(o.student, scfg, bgen), {}, plain_loss(),
-                              configure(o.student_train, "baseline"), data, seed, !o.no_latency);
+                              configure(o.student_train, "baseline", o.student, plain_loss()), data, seed, !o.no_latency);
     StageResult d = run_stage("kd", nn::create_model(o.student, scfg, kgen), {teacher.get()}, kd_loss,
-                              configure(o.student_train, "kd"), data, seed, !o.no_latency);
+                              configure(o.student_train, "kd", o.student, kd_loss), data, seed, !o.no_latency);
     std::cerr << "[pipeline] seed " << seed << ": teacher " << distill::percent(t.train.final_eval.accuracy)
               << ", baseline " << distill::percent(b.train.final_eval.accuracy) << ", kd "
               << distill::percent(d.train.final_eval.accuracy) << "\n";

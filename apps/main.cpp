@@ -2,8 +2,11 @@
 // "error: ..." with a non-zero exit status; nothing below main prints and carries on.
 #include <iostream>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "apps/commands.h"
+#include "apps/config_file.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
@@ -16,8 +19,17 @@ int main(int argc, char** argv) {
   runners["eval"] = kdcu::app::add_eval_command(app);
   runners["pipeline"] = kdcu::app::add_pipeline_command(app);
   runners["summary"] = kdcu::app::add_summary_command(app);
+  std::vector<std::string> args;
   try {
-    app.parse(argc, argv);
+    args = kdcu::app::expand_config(app, argc, argv);  // --config FILE -> the file's options
+  } catch (const kdcu::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  std::vector<char*> cargs;
+  for (std::string& a : args) cargs.push_back(a.data());
+  try {
+    app.parse(static_cast<int>(cargs.size()), cargs.data());
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

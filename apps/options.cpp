@@ -20,7 +20,11 @@ void add_common_options(CLI::App* cmd, CommonOptions& o, const std::string& defa
   cmd->add_option("--out", o.out, "Run directory: weights, checkpoint, metrics, resolved config")
       ->capture_default_str();
   cmd->add_flag("--json", o.json, "Print the final result as one JSON object on stdout (human output on stderr)");
-  cmd->set_config("--config", "", "Read options from a TOML file: one 'name = value' per line, long flag names");
+  // Read before parsing by apps/config_file.h (expand_config); registered here for --help.
+  static std::string config_path;
+  cmd->add_option("--config", config_path,
+                  "Read options from a file of 'name = value' lines (long flag names; a run's config.toml); flags "
+                  "given on the command line win");
 }
 
 Device resolve_device(const std::string& spec, std::string* note) {

@@ -72,7 +72,7 @@ nlohmann::json to_json(const StageResult& s) {
   j["weights"] = t.last_path;
   j["best_weights"] = t.best_path;
   j["checkpoint"] = t.checkpoint_path;
-  j["history"] = distill::history_to_json(t.history);
+  j["history"] = nlohmann::json::parse(distill::history_to_json(t.history).dump());
   return j;
 }
 

@@ -1,0 +1,71 @@
+// The main job end to end on the real Fashion-MNIST: `kdcu pipeline --preset quick` (a 5 000-image
+// training subset, one epoch per stage) must give three accuracies well above chance (10 %), a
+// report with the table and a plot, and per-run weights and metrics. Then `kdcu eval` on the
+// distilled student's weights must reproduce the pipeline's own test accuracy of that student.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "datasets/file_io.h"
+#include "datasets/registry.h"
+#include "tests/slow/cli_runner.h"
+
+namespace kdcu {
+namespace testing {
+namespace {
+
+bool fashion_mnist_installed() {
+  const std::string dir = datasets::default_data_dir("fashion-mnist");
+  return datasets::file_exists(dir + "/train-images-idx3-ubyte.gz") ||
+         datasets::file_exists(dir + "/train-images-idx3-ubyte");
+}
+
+TEST(PipelineQuick, ThreeRunsWellAboveChanceWithReportAndPlot) {
+  if (!fashion_mnist_installed())
+    GTEST_SKIP() << "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)";
+  const std::string out = fresh_dir("pipeline");
+  const CliRun r = run_kdcu("pipeline --preset quick --no-latency --json --out '" + out + "'");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("command"), "pipeline");
+  for (const char* run : {"teacher", "baseline", "kd"}) {
+    SCOPED_TRACE(run);
+    const nlohmann::json& s = j.at(run);
+    EXPECT_GT(s.at("test_accuracy").get<double>(), 0.5);  // chance is 0.1
+    EXPECT_LE(s.at("test_accuracy").get<double>(), 1.0);
+    EXPECT_GT(s.at("params").get<std::int64_t>(), 0);
+    EXPECT_GT(s.at("train_seconds").get<double>(), 0.0);
+    const std::string dir = out + "/" + run;
+    for (const char* f : {"last.safetensors", "best.safetensors", "checkpoint.safetensors", "metrics.jsonl",
+                          "metrics.csv", "config.toml", "run.json"})
+      EXPECT_TRUE(std::filesystem::exists(dir + "/" + f)) << dir << "/" << f;
+  }
+  EXPECT_EQ(j.at("teacher").at("params"), 272186);
+  EXPECT_EQ(j.at("kd").at("params"), 105866);
+  EXPECT_TRUE(j.at("kd").at("used_soft_label_cache").get<bool>());
+  const std::string report = read_text(out + "/report.md");
+  EXPECT_NE(report.find("| run | model | test accuracy"), std::string::npos) << report;
+  for (const char* row : {"| teacher | resnet20 |", "| baseline | cnn_small |", "| kd | cnn_small |"})
+    EXPECT_NE(report.find(row), std::string::npos) << row;
+  EXPECT_NE(report.find("curves.svg"), std::string::npos);
+  const std::string svg = read_text(out + "/curves.svg");
+  EXPECT_EQ(svg.rfind("<?xml", 0), 0u);
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_NE(svg.find("polyline"), std::string::npos);
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+
+  // The scriptable evaluation of the student's weights agrees with the pipeline's own number
+  // (same test subset: the quick preset's --test-subset 2000 with the same seed).
+  const CliRun e = run_kdcu("eval --weights '" + out + "/kd/last.safetensors' --dataset fashion-mnist --test-subset 2000 "
+                            "--no-latency --json");
+  ASSERT_EQ(e.status, 0) << e.err;
+  const nlohmann::json ej = nlohmann::json::parse(e.out);
+  EXPECT_DOUBLE_EQ(ej.at("test_accuracy").get<double>(), j.at("kd").at("test_accuracy").get<double>());
+  EXPECT_EQ(ej.at("model"), "cnn_small");
+  EXPECT_EQ(ej.at("confusion").size(), 10u);
+}
+
+}  // namespace
+}  // namespace testing
+}  // namespace kdcu
