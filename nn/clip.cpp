@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "kernels/cpu/optim.h"
+#include "kernels/cuda/optim.h"
 #include "kernels/dispatch.h"
 
 namespace kdcu {
@@ -36,7 +37,21 @@ double grad_norm(const std::vector<Tensor>& params, double norm_type) {
             return is_max ? kernels::cpu::abs_max<T>(g.data<T>(), g.numel())
                           : kernels::cpu::abs_pow_sum<T>(g.data<T>(), g.numel(), norm_type);
           },
-          [&](auto) -> double { kernels::no_cuda_kernel("clip_grad_norm"); });
+          [&](auto) -> double {
+            // One reduction over all of `params`' gradients on this device with this dtype, run when
+            // the loop meets the first of them; the others then add 0 (neutral for the sum and the
+            // max), so the device is read once, not once per parameter.
+            std::vector<kernels::cuda::ConstSpan<T>> spans;
+            for (const Tensor& q : params) {
+              const Tensor qg = q.defined() ? q.grad() : Tensor();
+              if (!qg.defined() || qg.device() != g.device() || qg.dtype() != g.dtype()) continue;
+              if (spans.empty() && &q != &p) return 0.0;  // p is not the first: already counted
+              spans.push_back({qg.data<T>(), qg.numel()});
+            }
+            return is_max
+                       ? kernels::cuda::abs_max_multi<T>(spans.data(), spans.size(), g.device().index)
+                       : kernels::cuda::abs_pow_sum_multi<T>(spans.data(), spans.size(), norm_type, g.device().index);
+          });
     });
     if (is_max) {
       acc = (std::isnan(part) || std::isnan(acc)) ? std::nan("") : std::max(acc, part);
@@ -61,7 +76,7 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, double
       using T = decltype(zero);
       kernels::on_device(
           g.device(), [&](auto) { kernels::cpu::scale_inplace<T>(g.data<T>(), g.numel(), coef); },
-          [&](auto) { kernels::no_cuda_kernel("clip_grad_norm"); });
+          [&](auto) { kernels::cuda::scale_inplace<T>(g.data<T>(), g.numel(), coef, g.device().index); });
     });
   }
   return total;

@@ -5,6 +5,7 @@
 
 #include "core/factories.h"
 #include "kernels/cpu/optim.h"
+#include "kernels/cuda/optim.h"
 #include "kernels/dispatch.h"
 #include "nn/optim.h"
 
@@ -54,7 +55,11 @@ void Adam::update(const Tensor& param, const Tensor& grad, std::vector<Tensor>& 
           kernels::cpu::adam_step<T>(param.data<T>(), grad.data<T>(), state[1].data<T>(), state[2].data<T>(),
                                      param.numel(), lr(), beta1_, beta2_, eps_, weight_decay_, decoupled_, step);
         },
-        [&](auto) { kernels::no_cuda_kernel(decoupled_ ? "adamw_step" : "adam_step"); });
+        [&](auto) {
+          kernels::cuda::adam_step<T>(param.data<T>(), grad.data<T>(), state[1].data<T>(), state[2].data<T>(),
+                                      param.numel(), lr(), beta1_, beta2_, eps_, weight_decay_, decoupled_, step,
+                                      param.device().index);
+        });
   });
   t = step;  // only once the update has run
 }

@@ -4,6 +4,7 @@
 
 #include "core/factories.h"
 #include "kernels/cpu/optim.h"
+#include "kernels/cuda/optim.h"
 #include "kernels/dispatch.h"
 #include "nn/optim.h"
 
@@ -50,7 +51,10 @@ void SGD::update(const Tensor& param, const Tensor& grad, std::vector<Tensor>& s
           kernels::cpu::sgd_step<T>(param.data<T>(), grad.data<T>(), buf, n, lr(), momentum_, dampening_, weight_decay_,
                                     nesterov_, first);
         },
-        [&](auto) { kernels::no_cuda_kernel("sgd_step"); });
+        [&](auto) {
+          kernels::cuda::sgd_step<T>(param.data<T>(), grad.data<T>(), buf, n, lr(), momentum_, dampening_,
+                                     weight_decay_, nesterov_, first, param.device().index);
+        });
   });
 }
 

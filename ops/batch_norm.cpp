@@ -2,6 +2,7 @@
 
 #include "core/autograd.h"
 #include "kernels/cpu/batch_norm.h"
+#include "kernels/cuda/batch_norm.h"
 #include "kernels/dispatch.h"
 
 namespace kdcu {
@@ -66,7 +67,19 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
           kernels::cpu::batch_norm_forward<T>(x.data<T>(), mean.data<T>(), invstd.data<T>(), data_or_null<T>(weight),
                                               data_or_null<T>(bias), y.data<T>(), n, c, s);
         },
-        [&](auto) { kernels::no_cuda_kernel("batch_norm"); });
+        [&](auto) {
+          const int dev = x.device().index;
+          if (training) {
+            kernels::cuda::batch_norm_stats<T>(x.data<T>(), n, c, s, eps, mean.data<T>(), invstd.data<T>(),
+                                               data_or_null<T>(running_mean), data_or_null<T>(running_var), momentum,
+                                               dev);
+          } else {
+            kernels::cuda::batch_norm_running_stats<T>(running_mean.data<T>(), running_var.data<T>(), c, eps,
+                                                       mean.data<T>(), invstd.data<T>(), dev);
+          }
+          kernels::cuda::batch_norm_forward<T>(x.data<T>(), mean.data<T>(), invstd.data<T>(), data_or_null<T>(weight),
+                                               data_or_null<T>(bias), y.data<T>(), n, c, s, dev);
+        });
   });
   if (autograd::needs_graph({x, weight, bias})) {
     // x is read by the weight gradient and by the training-mode input gradient; dbias needs nothing.
@@ -89,7 +102,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
                                                                     data_or_null<T>(dx), data_or_null<T>(dw),
                                                                     data_or_null<T>(db), n, c, s);
                              },
-                             [&](auto) { kernels::no_cuda_kernel("batch_norm backward"); });
+                             [&](auto) {
+                               kernels::cuda::batch_norm_backward<T>(data_or_null<T>(x_), g.data<T>(), mean.data<T>(),
+                                                                     invstd.data<T>(), data_or_null<T>(w_), training,
+                                                                     data_or_null<T>(dx), data_or_null<T>(dw),
+                                                                     data_or_null<T>(db), n, c, s, g.device().index);
+                             });
                        });
                        return {dx, dw, db};
                      });

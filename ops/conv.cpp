@@ -2,6 +2,7 @@
 
 #include "core/autograd.h"
 #include "kernels/cpu/conv.h"
+#include "kernels/cuda/conv.h"
 #include "kernels/dispatch.h"
 
 namespace kdcu {
@@ -64,7 +65,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair st
           kernels::cpu::conv2d_forward<T>(x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
                                           y.data<T>(), s);
         },
-        [&](auto) { kernels::no_cuda_kernel("conv2d"); });
+        [&](auto) {
+          kernels::cuda::conv2d_forward<T>(x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
+                                           y.data<T>(), s, x.device().index);
+        });
   });
   if (autograd::needs_graph({x, weight, bias})) {
     // dx needs only the weight, dweight only x, dbias neither.
@@ -85,7 +89,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair st
                                                    needs[1] ? dw.data<T>() : nullptr, needs[2] ? db.data<T>() : nullptr,
                                                    s);
                 },
-                [&](auto) { kernels::no_cuda_kernel("conv2d backward"); });
+                [&](auto) {
+                  kernels::cuda::conv2d_backward<T>(
+                      needs[1] ? x_.data<T>() : nullptr, needs[0] ? w_.data<T>() : nullptr, g.data<T>(),
+                      needs[0] ? dx.data<T>() : nullptr, needs[1] ? dw.data<T>() : nullptr,
+                      needs[2] ? db.data<T>() : nullptr, s, g.device().index);
+                });
           });
           return {dx, dw, db};
         });

@@ -4,6 +4,7 @@
 #include "core/factories.h"
 #include "core/philox.h"
 #include "kernels/cpu/dropout.h"
+#include "kernels/cuda/dropout.h"
 #include "kernels/dispatch.h"
 
 namespace kdcu {
@@ -29,7 +30,10 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
           kernels::cpu::dropout_forward<T>(x.data<T>(), y.data<T>(), graph ? mask.data<T>() : nullptr, x.numel(), p,
                                            seed, block0);
         },
-        [&](auto) { kernels::no_cuda_kernel("dropout"); });
+        [&](auto) {
+          kernels::cuda::dropout_forward<T>(x.data<T>(), y.data<T>(), graph ? mask.data<T>() : nullptr, x.numel(), p,
+                                            seed, block0, x.device().index);
+        });
   });
   if (graph) {
     autograd::record(y, "dropout", {x}, [mask](const Tensor& g, const std::vector<bool>&) -> Grads {
@@ -39,7 +43,10 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
         kernels::on_device(
             g.device(),
             [&](auto) { kernels::cpu::dropout_backward<T>(g.data<T>(), mask.data<T>(), dx.data<T>(), g.numel()); },
-            [&](auto) { kernels::no_cuda_kernel("dropout backward"); });
+            [&](auto) {
+              kernels::cuda::dropout_backward<T>(g.data<T>(), mask.data<T>(), dx.data<T>(), g.numel(),
+                                                 g.device().index);
+            });
       });
       return {dx};
     });

@@ -2,6 +2,7 @@
 
 #include "core/autograd.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cuda/gemm.h"
 #include "kernels/dispatch.h"
 
 namespace kdcu {
@@ -36,7 +37,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     kernels::on_device(
         a.device(),
         [&](auto) { kernels::cpu::matmul_forward<T>(a.data<T>(), b.data<T>(), c.data<T>(), batch, m, k, n); },
-        [&](auto) { kernels::no_cuda_kernel("matmul"); });
+        [&](auto) {
+          kernels::cuda::matmul_forward<T>(a.data<T>(), b.data<T>(), c.data<T>(), batch, m, k, n, a.device().index);
+        });
   });
   if (autograd::needs_graph({a, b})) {
     // da = g b^T needs only b, db = a^T g only a: keep just what a wanted gradient uses.
@@ -55,7 +58,12 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                                                                 needs[0] ? da.data<T>() : nullptr,
                                                                 needs[1] ? db.data<T>() : nullptr, batch, m, k, n);
                              },
-                             [&](auto) { kernels::no_cuda_kernel("matmul backward"); });
+                             [&](auto) {
+                               kernels::cuda::matmul_backward<T>(
+                                   needs[1] ? a_.data<T>() : nullptr, needs[0] ? b_.data<T>() : nullptr, g.data<T>(),
+                                   needs[0] ? da.data<T>() : nullptr, needs[1] ? db.data<T>() : nullptr, batch, m, k, n,
+                                   g.device().index);
+                             });
                        });
                        return {da, db};
                      });
@@ -85,7 +93,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
           kernels::cpu::linear_forward<T>(x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
                                           y.data<T>(), rows, in, out);
         },
-        [&](auto) { kernels::no_cuda_kernel("linear"); });
+        [&](auto) {
+          kernels::cuda::linear_forward<T>(x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
+                                           y.data<T>(), rows, in, out, x.device().index);
+        });
   });
   if (autograd::needs_graph({x, weight, bias})) {
     // dx = g W needs only W, dW = g^T x only x, db neither.
@@ -106,7 +117,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                                    needs[0] ? dx.data<T>() : nullptr, needs[1] ? dw.data<T>() : nullptr,
                                    needs[2] ? db.data<T>() : nullptr, rows, in, out);
                              },
-                             [&](auto) { kernels::no_cuda_kernel("linear backward"); });
+                             [&](auto) {
+                               kernels::cuda::linear_backward<T>(
+                                   needs[1] ? x_.data<T>() : nullptr, needs[0] ? w_.data<T>() : nullptr, g.data<T>(),
+                                   needs[0] ? dx.data<T>() : nullptr, needs[1] ? dw.data<T>() : nullptr,
+                                   needs[2] ? db.data<T>() : nullptr, rows, in, out, g.device().index);
+                             });
                        });
                        return {dx, dw, db};
                      });

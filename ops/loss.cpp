@@ -9,6 +9,8 @@
 #include "core/factories.h"
 #include "kernels/cpu/loss.h"
 #include "kernels/cpu/reduce.h"
+#include "kernels/cuda/loss.h"
+#include "kernels/cuda/reduce.h"
 #include "kernels/dispatch.h"
 #include "ops/softmax.h"
 
@@ -42,7 +44,10 @@ Tensor reduce_parts(const Tensor& parts, double scale, const char* op) {
     kernels::on_device(
         parts.device(),
         [&](auto) { kernels::cpu::sum_all_forward<T>(parts.data<T>(), out.data<T>(), parts.numel(), T(scale)); },
-        [&](auto) { kernels::no_cuda_kernel(op); });
+        [&](auto) {
+          kernels::cuda::sum_all_forward<T>(parts.data<T>(), out.data<T>(), parts.numel(), T(scale),
+                                            parts.device().index);
+        });
   });
   return out;
 }
@@ -59,7 +64,10 @@ Tensor cross_entropy_grad(const Tensor& x, const Tensor& labels, const Tensor& g
           kernels::cpu::cross_entropy_backward<T>(x.data<T>(), labels.data<std::int64_t>(), g.data<T>(), stride,
                                                   T(scale), dx.data<T>(), N, C, T(label_smoothing));
         },
-        [&](auto) { kernels::no_cuda_kernel("cross_entropy backward"); });
+        [&](auto) {
+          kernels::cuda::cross_entropy_backward<T>(x.data<T>(), labels.data<std::int64_t>(), g.data<T>(), stride,
+                                                   T(scale), dx.data<T>(), N, C, T(label_smoothing), x.device().index);
+        });
   });
   return dx;
 }
@@ -79,7 +87,11 @@ Grads mse_grads(const Tensor& x, const Tensor& t, const Tensor& g, std::int64_t 
                                         needs[0] ? grads[0].data<T>() : nullptr,
                                         needs[1] ? grads[1].data<T>() : nullptr, n);
         },
-        [&](auto) { kernels::no_cuda_kernel("mse_loss backward"); });
+        [&](auto) {
+          kernels::cuda::mse_backward<T>(x.data<T>(), t.data<T>(), g.data<T>(), stride, T(scale),
+                                         needs[0] ? grads[0].data<T>() : nullptr,
+                                         needs[1] ? grads[1].data<T>() : nullptr, n, x.device().index);
+        });
   });
   return grads;
 }
@@ -100,7 +112,12 @@ Grads kd_kl_div_grads(const Tensor& s, const Tensor& t, const Tensor& stats, con
                                               T(scale), needs[0] ? grads[0].data<T>() : nullptr,
                                               needs[1] ? grads[1].data<T>() : nullptr, B, C, T(temperature));
         },
-        [&](auto) { kernels::no_cuda_kernel("kd_kl_div backward"); });
+        [&](auto) {
+          kernels::cuda::kd_kl_div_backward<T>(s.data<T>(), t.data<T>(), stats.data<double>(), g.data<T>(), stride,
+                                               T(scale), needs[0] ? grads[0].data<T>() : nullptr,
+                                               needs[1] ? grads[1].data<T>() : nullptr, B, C, T(temperature),
+                                               s.device().index);
+        });
   });
   return grads;
 }
@@ -157,7 +174,17 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_sm
                               C, " classes (expected 0 <= label < ", C, ")");
           kernels::cpu::cross_entropy_forward<T>(logits.data<T>(), y, rows.data<T>(), N, C, T(label_smoothing));
         },
-        [&](auto) { kernels::no_cuda_kernel(op); });
+        [&](auto) {
+          // The label check reads its answer back to the host (a wait on the device's stream).
+          const int dev = logits.device().index;
+          const std::int64_t* y = labels.data<std::int64_t>();
+          const std::int64_t bad = kernels::cuda::first_bad_label(y, N, C, dev);
+          std::int64_t label = 0;
+          if (bad >= 0) kdcu::cuda::copy_device_to_host(&label, y + bad, sizeof(label), dev);
+          require<ValueError>(bad < 0, op, ": label ", label, " in row ", bad, " is out of range for ", C,
+                              " classes (expected 0 <= label < ", C, ")");
+          kernels::cuda::cross_entropy_forward<T>(logits.data<T>(), y, rows.data<T>(), N, C, T(label_smoothing), dev);
+        });
   });
   const double scale = reduction_scale(reduction, N, N);
   Tensor out = reduction == Reduction::None ? rows : reduce_parts(rows, scale, op);
@@ -197,7 +224,13 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
           else
             kernels::cpu::mse_sum_forward<T>(input.data<T>(), target.data<T>(), out.data<T>(), n, T(scale));
         },
-        [&](auto) { kernels::no_cuda_kernel(op); });
+        [&](auto) {
+          if (reduction == Reduction::None)
+            kernels::cuda::mse_forward<T>(input.data<T>(), target.data<T>(), out.data<T>(), n, input.device().index);
+          else
+            kernels::cuda::mse_sum_forward<T>(input.data<T>(), target.data<T>(), out.data<T>(), n, T(scale),
+                                              input.device().index);
+        });
   });
   if (autograd::needs_graph({input, target})) {
     const std::int64_t stride = reduction == Reduction::None ? 1 : 0;
@@ -241,7 +274,12 @@ Tensor kd_kl_div(const Tensor& student_logits, const Tensor& teacher_logits, dou
                                              elementwise ? parts.data<T>() : nullptr,
                                              graph ? stats.data<double>() : nullptr, B, C, T(temperature));
         },
-        [&](auto) { kernels::no_cuda_kernel(op); });
+        [&](auto) {
+          kernels::cuda::kd_kl_div_forward<T>(s.data<T>(), t.data<T>(), elementwise ? nullptr : parts.data<T>(),
+                                              elementwise ? parts.data<T>() : nullptr,
+                                              graph ? stats.data<double>() : nullptr, B, C, T(temperature),
+                                              s.device().index);
+        });
   });
   Tensor out = elementwise ? parts : reduce_parts(parts, scale, op);
   if (graph) {

@@ -2,6 +2,7 @@
 
 #include "core/autograd.h"
 #include "kernels/cpu/pool.h"
+#include "kernels/cuda/pool.h"
 #include "kernels/dispatch.h"
 
 namespace kdcu {
@@ -61,7 +62,10 @@ Tensor max_pool2d(const Tensor& x, Pair kernel, Pair stride, Pair padding) {
           kernels::cpu::max_pool2d_forward<T>(x.data<T>(), y.data<T>(), graph ? indices.data<std::int64_t>() : nullptr,
                                               s);
         },
-        [&](auto) { kernels::no_cuda_kernel("max_pool2d"); });
+        [&](auto) {
+          kernels::cuda::max_pool2d_forward<T>(x.data<T>(), y.data<T>(), graph ? indices.data<std::int64_t>() : nullptr,
+                                               s, x.device().index);
+        });
   });
   if (graph) {
     autograd::record(
@@ -74,7 +78,10 @@ Tensor max_pool2d(const Tensor& x, Pair kernel, Pair stride, Pair padding) {
                 [&](auto) {
                   kernels::cpu::max_pool2d_backward<T>(g.data<T>(), indices.data<std::int64_t>(), dx.data<T>(), s);
                 },
-                [&](auto) { kernels::no_cuda_kernel("max_pool2d backward"); });
+                [&](auto) {
+                  kernels::cuda::max_pool2d_backward<T>(g.data<T>(), indices.data<std::int64_t>(), dx.data<T>(), s,
+                                                        g.device().index);
+                });
           });
           return {dx};
         });
@@ -89,7 +96,9 @@ Tensor avg_pool2d(const Tensor& x, Pair kernel, Pair stride, Pair padding, bool 
     using T = decltype(zero);
     kernels::on_device(
         x.device(), [&](auto) { kernels::cpu::avg_pool2d_forward<T>(x.data<T>(), y.data<T>(), s, count_include_pad); },
-        [&](auto) { kernels::no_cuda_kernel("avg_pool2d"); });
+        [&](auto) {
+          kernels::cuda::avg_pool2d_forward<T>(x.data<T>(), y.data<T>(), s, count_include_pad, x.device().index);
+        });
   });
   autograd::record(
       y, "avg_pool2d", {x},
@@ -100,7 +109,10 @@ Tensor avg_pool2d(const Tensor& x, Pair kernel, Pair stride, Pair padding, bool 
           kernels::on_device(
               g.device(),
               [&](auto) { kernels::cpu::avg_pool2d_backward<T>(g.data<T>(), dx.data<T>(), s, count_include_pad); },
-              [&](auto) { kernels::no_cuda_kernel("avg_pool2d backward"); });
+              [&](auto) {
+                kernels::cuda::avg_pool2d_backward<T>(g.data<T>(), dx.data<T>(), s, count_include_pad,
+                                                      g.device().index);
+              });
         });
         return {dx};
       });
@@ -116,7 +128,9 @@ Tensor global_avg_pool2d(const Tensor& x) {
     using T = decltype(zero);
     kernels::on_device(
         x.device(), [&](auto) { kernels::cpu::global_avg_pool2d_forward<T>(x.data<T>(), y.data<T>(), planes, hw); },
-        [&](auto) { kernels::no_cuda_kernel("global_avg_pool2d"); });
+        [&](auto) {
+          kernels::cuda::global_avg_pool2d_forward<T>(x.data<T>(), y.data<T>(), planes, hw, x.device().index);
+        });
   });
   autograd::record(
       y, "global_avg_pool2d", {x},
@@ -127,7 +141,9 @@ Tensor global_avg_pool2d(const Tensor& x) {
           kernels::on_device(
               g.device(),
               [&](auto) { kernels::cpu::global_avg_pool2d_backward<T>(g.data<T>(), dx.data<T>(), planes, hw); },
-              [&](auto) { kernels::no_cuda_kernel("global_avg_pool2d backward"); });
+              [&](auto) {
+                kernels::cuda::global_avg_pool2d_backward<T>(g.data<T>(), dx.data<T>(), planes, hw, g.device().index);
+              });
         });
         return {dx};
       });

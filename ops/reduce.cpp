@@ -5,6 +5,7 @@
 
 #include "core/autograd.h"
 #include "kernels/cpu/reduce.h"
+#include "kernels/cuda/reduce.h"
 #include "kernels/dispatch.h"
 
 namespace kdcu {
@@ -27,7 +28,7 @@ Tensor reduce_all(const Tensor& x, bool mean, const char* op) {
     using T = decltype(zero);
     kernels::on_device(
         x.device(), [&](auto) { kernels::cpu::sum_all_forward<T>(x.data<T>(), y.data<T>(), n, T(scale)); },
-        [&](auto) { kernels::no_cuda_kernel(op); });
+        [&](auto) { kernels::cuda::sum_all_forward<T>(x.data<T>(), y.data<T>(), n, T(scale), x.device().index); });
   });
   autograd::record(y, op, {x}, [op, scale, shape = x.shape()](const Tensor& g, const std::vector<bool>&) -> Grads {
     Tensor dx = empty(shape, g.dtype(), g.device());
@@ -35,7 +36,9 @@ Tensor reduce_all(const Tensor& x, bool mean, const char* op) {
       using T = decltype(zero);
       kernels::on_device(
           g.device(), [&](auto) { kernels::cpu::sum_all_backward<T>(g.data<T>(), dx.data<T>(), dx.numel(), T(scale)); },
-          [&](auto) { kernels::no_cuda_kernel(op); });
+          [&](auto) {
+            kernels::cuda::sum_all_backward<T>(g.data<T>(), dx.data<T>(), dx.numel(), T(scale), g.device().index);
+          });
     });
     return {dx};
   });
@@ -53,7 +56,9 @@ Tensor reduce_dim(const Tensor& x, std::int64_t dim, bool keepdim, bool mean, co
     kernels::on_device(
         x.device(),
         [&](auto) { kernels::cpu::sum_forward<T>(x.data<T>(), y.data<T>(), v.outer, v.n, v.inner, T(scale)); },
-        [&](auto) { kernels::no_cuda_kernel(op); });
+        [&](auto) {
+          kernels::cuda::sum_forward<T>(x.data<T>(), y.data<T>(), v.outer, v.n, v.inner, T(scale), x.device().index);
+        });
   });
   autograd::record(y, op, {x}, [op, scale, v, shape = x.shape()](const Tensor& g, const std::vector<bool>&) -> Grads {
     Tensor dx = empty(shape, g.dtype(), g.device());
@@ -62,7 +67,10 @@ Tensor reduce_dim(const Tensor& x, std::int64_t dim, bool keepdim, bool mean, co
       kernels::on_device(
           g.device(),
           [&](auto) { kernels::cpu::sum_backward<T>(g.data<T>(), dx.data<T>(), v.outer, v.n, v.inner, T(scale)); },
-          [&](auto) { kernels::no_cuda_kernel(op); });
+          [&](auto) {
+            kernels::cuda::sum_backward<T>(g.data<T>(), dx.data<T>(), v.outer, v.n, v.inner, T(scale),
+                                           g.device().index);
+          });
     });
     return {dx};
   });
@@ -80,7 +88,10 @@ Tensor max_indices(const Tensor& x, const DimView& v, Tensor values, const char*
           kernels::cpu::max_forward<T>(x.data<T>(), values.defined() ? values.data<T>() : nullptr,
                                        idx.data<std::int64_t>(), v.outer, v.n, v.inner);
         },
-        [&](auto) { kernels::no_cuda_kernel(op); });
+        [&](auto) {
+          kernels::cuda::max_forward<T>(x.data<T>(), values.defined() ? values.data<T>() : nullptr,
+                                        idx.data<std::int64_t>(), v.outer, v.n, v.inner, x.device().index);
+        });
   });
   return idx;
 }
@@ -140,7 +151,10 @@ Tensor max(const Tensor& x, std::int64_t dim, bool keepdim) {
           [&](auto) {
             kernels::cpu::max_backward<T>(g.data<T>(), idx.data<std::int64_t>(), dx.data<T>(), v.outer, v.n, v.inner);
           },
-          [&](auto) { kernels::no_cuda_kernel("max backward"); });
+          [&](auto) {
+            kernels::cuda::max_backward<T>(g.data<T>(), idx.data<std::int64_t>(), dx.data<T>(), v.outer, v.n, v.inner,
+                                           g.device().index);
+          });
     });
     return {dx};
   });

@@ -6,6 +6,7 @@
 
 #include "core/autograd.h"
 #include "kernels/cpu/transpose.h"
+#include "kernels/cuda/transpose.h"
 #include "kernels/dispatch.h"
 
 namespace kdcu {
@@ -27,7 +28,9 @@ Tensor transpose_copy(const Tensor& x, std::int64_t d0, std::int64_t d1, const c
     using T = decltype(zero);
     kernels::on_device(
         x.device(), [&](auto) { kernels::cpu::transpose<T>(x.data<T>(), y.data<T>(), outer, a, mid, b, inner); },
-        [&](auto) { kernels::no_cuda_kernel(op); });
+        [&](auto) {
+          kernels::cuda::transpose<T>(x.data<T>(), y.data<T>(), outer, a, mid, b, inner, x.device().index);
+        });
   });
   return y;
 }

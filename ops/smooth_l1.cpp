@@ -7,6 +7,7 @@
 #include "core/autograd.h"
 #include "core/factories.h"
 #include "kernels/cpu/smooth_l1.h"
+#include "kernels/cuda/smooth_l1.h"
 #include "kernels/dispatch.h"
 
 namespace kdcu {
@@ -29,7 +30,11 @@ Grads smooth_l1_grads(const Tensor& x, const Tensor& t, const Tensor& g, std::in
                                               needs[0] ? grads[0].data<T>() : nullptr,
                                               needs[1] ? grads[1].data<T>() : nullptr, x.numel(), T(beta));
         },
-        [&](auto) { kernels::no_cuda_kernel(op); });
+        [&](auto) {
+          kernels::cuda::smooth_l1_backward<T>(
+              x.data<T>(), t.data<T>(), g.data<T>(), stride, T(scale), needs[0] ? grads[0].data<T>() : nullptr,
+              needs[1] ? grads[1].data<T>() : nullptr, x.numel(), T(beta), x.device().index);
+        });
   });
   return grads;
 }
@@ -64,7 +69,14 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, double beta, Re
             kernels::cpu::smooth_l1_sum_forward<T>(input.data<T>(), target.data<T>(), out.data<T>(), n, T(beta),
                                                    T(scale));
         },
-        [&](auto) { kernels::no_cuda_kernel(op); });
+        [&](auto) {
+          const int dev = input.device().index;
+          if (elementwise)
+            kernels::cuda::smooth_l1_forward<T>(input.data<T>(), target.data<T>(), out.data<T>(), n, T(beta), dev);
+          else
+            kernels::cuda::smooth_l1_sum_forward<T>(input.data<T>(), target.data<T>(), out.data<T>(), n, T(beta),
+                                                    T(scale), dev);
+        });
   });
   if (autograd::needs_graph({input, target})) {
     const std::int64_t stride = elementwise ? 1 : 0;

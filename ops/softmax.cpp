@@ -7,6 +7,7 @@
 #include "core/autograd.h"
 #include "core/factories.h"
 #include "kernels/cpu/softmax.h"
+#include "kernels/cuda/softmax.h"
 #include "kernels/dispatch.h"
 #include "ops/reduce.h"
 
@@ -28,7 +29,14 @@ Tensor softmax_grad(const Tensor& y, const Tensor& g, const DimView& v, double i
           else
             kernels::cpu::softmax_backward<T>(y.data<T>(), g.data<T>(), dx.data<T>(), v.outer, v.n, v.inner, T(inv_t));
         },
-        [&](auto) { kernels::no_cuda_kernel(op); });
+        [&](auto) {
+          if (log)
+            kernels::cuda::log_softmax_backward<T>(y.data<T>(), g.data<T>(), dx.data<T>(), v.outer, v.n, v.inner,
+                                                   T(inv_t), g.device().index);
+          else
+            kernels::cuda::softmax_backward<T>(y.data<T>(), g.data<T>(), dx.data<T>(), v.outer, v.n, v.inner, T(inv_t),
+                                               g.device().index);
+        });
   });
   return dx;
 }
@@ -50,7 +58,14 @@ Tensor softmax_impl(const Tensor& x, std::int64_t dim, double temperature, bool 
           else
             kernels::cpu::softmax_forward<T>(x.data<T>(), y.data<T>(), v.outer, v.n, v.inner, T(inv_t));
         },
-        [&](auto) { kernels::no_cuda_kernel(op); });
+        [&](auto) {
+          if (log)
+            kernels::cuda::log_softmax_forward<T>(x.data<T>(), y.data<T>(), v.outer, v.n, v.inner, T(inv_t),
+                                                  x.device().index);
+          else
+            kernels::cuda::softmax_forward<T>(x.data<T>(), y.data<T>(), v.outer, v.n, v.inner, T(inv_t),
+                                              x.device().index);
+        });
   });
   if (autograd::needs_graph({x})) {
     autograd::record(y, op, {x},

@@ -1,0 +1,190 @@
+// KD loss forward + backward on CUDA: kdcu's fused kd_kl_div (one forward kernel writing the
+// per-row loss and stats, a fixed-order batch-mean reduction, one backward kernel writing ds)
+// against the same loss composed from kdcu's unfused primitives (scale by 1/T, log_softmax, exp,
+// sub, mul, sum, scale by T^2/B, and their backwards). Timed with CUDA events on kdcu's stream,
+// after warm-up, with L2 flushed (a buffer of 4x the L2 written) before every run; the median of
+// >= 50 runs. Reports the achieved bandwidth over the minimal traffic 12 B C bytes (read s and t,
+// write ds, f32) and its share of the device-to-device copy bandwidth measured in the same run.
+//   bench_kd_cuda [--json] [--quick]
+// Without a usable GPU: prints "bench_kd_cuda: skipped: CUDA unavailable: <reason>" and exits 0.
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/cuda_runtime.h"
+#include "core/factories.h"
+#include "ops/elementwise.h"
+#include "ops/loss.h"
+#include "ops/reduce.h"
+#include "ops/softmax.h"
+
+#if KDCU_WITH_CUDA
+#include "core/cuda_check.h"
+
+namespace {
+
+using namespace kdcu;
+
+constexpr int kDevice = 0;
+constexpr int kWarmup = 3;
+constexpr int kRuns = 50;
+
+// T^2 * sum(p_t * (log p_t - log p_s)) / B, built from separate ops (as in bench_kd_loss).
+Tensor composed_kd(const Tensor& s, const Tensor& t, double T) {
+  const Tensor log_ps = ops::log_softmax(s * (1.0 / T), 1);
+  const Tensor log_pt = ops::log_softmax(t * (1.0 / T), 1);
+  const Tensor kl = ops::exp(log_pt) * (log_pt - log_ps);
+  return ops::sum(kl) * (T * T / static_cast<double>(s.size(0)));
+}
+
+// CUDA events on kdcu's stream; `prepare` runs untimed before each run (the L2 flush).
+class EventTimer {
+ public:
+  EventTimer() {
+    KDCU_CUDA_CHECK(cudaEventCreate(&start_));
+    KDCU_CUDA_CHECK(cudaEventCreate(&stop_));
+  }
+  ~EventTimer() {
+    cudaEventDestroy(start_);
+    cudaEventDestroy(stop_);
+  }
+  EventTimer(const EventTimer&) = delete;
+  EventTimer& operator=(const EventTimer&) = delete;
+
+  // Median seconds of `runs` timed calls of fn after `warmup` untimed ones.
+  template <class Prepare, class Fn>
+  double median_s(Prepare&& prepare, Fn&& fn, int warmup = kWarmup, int runs = kRuns) {
+    cudaStream_t st = kdcu::cuda::stream(kDevice);
+    for (int i = 0; i < warmup; ++i) fn();
+    std::vector<double> samples;
+    for (int i = 0; i < runs; ++i) {
+      prepare();
+      KDCU_CUDA_CHECK(cudaEventRecord(start_, st));
+      fn();
+      KDCU_CUDA_CHECK(cudaEventRecord(stop_, st));
+      KDCU_CUDA_CHECK(cudaEventSynchronize(stop_));
+      float ms = 0.0f;
+      KDCU_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+      samples.push_back(static_cast<double>(ms) * 1e-3);
+    }
+    std::sort(samples.begin(), samples.end());
+    return samples[samples.size() / 2];
+  }
+
+ private:
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+};
+
+// Writes a buffer of 4x the L2 so no run starts with its inputs cached.
+class L2Flush {
+ public:
+  L2Flush() {
+    int l2 = 0;
+    KDCU_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, kDevice));
+    bytes_ = std::max<size_t>(static_cast<size_t>(l2) * 4, size_t(64) << 20);
+    buffer_ = empty({static_cast<std::int64_t>(bytes_ / 4)}, DType::F32, Device::cuda(kDevice));
+  }
+  void operator()() {
+    kdcu::cuda::memset_bytes(buffer_.raw_data(), ++byte_ & 0xff, bytes_, kDevice);
+  }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  size_t bytes_ = 0;
+  Tensor buffer_;
+  int byte_ = 0;
+};
+
+// Device-to-device copy bandwidth (read + write) of a 1 GiB buffer, bytes per second.
+double copy_bandwidth(EventTimer& timer) {
+  const std::int64_t n = std::int64_t(1) << 28;  // 1 GiB of f32
+  const Tensor a = zeros({n}, DType::F32, Device::cuda(kDevice)), b = empty({n}, DType::F32, Device::cuda(kDevice));
+  const size_t bytes = static_cast<size_t>(n) * 4;
+  const double s = timer.median_s([] {},
+                                  [&] { kdcu::cuda::copy_device_to_device(b.raw_data(), a.raw_data(), bytes, kDevice); },
+                                  2, 20);
+  return 2.0 * static_cast<double>(bytes) / s;
+}
+
+int run(bool json, bool quick) {
+  cudaDeviceProp prop{};
+  KDCU_CUDA_CHECK(cudaGetDeviceProperties(&prop, kDevice));
+  EventTimer timer;
+  L2Flush flush;
+  const double copy_bps = copy_bandwidth(timer);
+  const double T = 4.0;
+  const std::int64_t sizes[][2] = {{256, 10}, {256, 100}, {4096, 1000}, {8192, 32000}};
+  if (!json) {
+    std::printf("KD loss fwd+bwd, f32, %s, T = %g, L2 flush %zu MiB, D2D copy %.0f GB/s, median of %d\n", prop.name, T,
+                flush.bytes() >> 20, copy_bps / 1e9, kRuns);
+    std::printf("%-14s %-20s %12s %10s %9s %14s %9s\n", "op", "B x C", "fused (us)", "GB/s", "% copy", "composed (us)",
+                "ratio");
+  }
+  Generator gen(0);
+  for (const auto& bc : sizes) {
+    const std::int64_t B = bc[0], C = bc[1];
+    if (quick && B * C > 10000000) continue;
+    Tensor s = randn({B, C}, gen, DType::F32, Device::cuda(kDevice), 0.0, 3.0);
+    const Tensor t = randn({B, C}, gen, DType::F32, Device::cuda(kDevice), 0.0, 3.0);
+    s.requires_grad_();
+    const auto fwd_bwd = [&](auto loss_fn) {
+      return [&s, loss_fn] {
+        const Tensor loss = loss_fn();
+        loss.backward();
+        s.zero_grad();
+      };
+    };
+    const double fused = timer.median_s(flush, fwd_bwd([&] { return ops::kd_kl_div(s, t, T); }));
+    const double composed = timer.median_s(flush, fwd_bwd([&] { return composed_kd(s, t, T); }));
+    const double gbs = 12.0 * static_cast<double>(B * C) / fused / 1e9;
+    const double pct = 100.0 * gbs * 1e9 / copy_bps;
+    if (json) {
+      std::printf(
+          "{\"op\":\"kd_kl_div_fwd_bwd\",\"device\":\"%s\",\"B\":%lld,\"C\":%lld,\"fused_us\":%.3f,\"gbs\":%.2f,"
+          "\"pct_copy\":%.1f,\"copy_gbs\":%.1f,\"composed_us\":%.3f,\"ratio\":%.3f}\n",
+          prop.name, static_cast<long long>(B), static_cast<long long>(C), fused * 1e6, gbs, pct, copy_bps / 1e9,
+          composed * 1e6, composed / fused);
+    } else {
+      const std::string shape = std::to_string(B) + " x " + std::to_string(C);
+      std::printf("%-14s %-20s %12.1f %10.1f %8.1f%% %14.1f %8.2fx\n", "kd_kl_div", shape.c_str(), fused * 1e6, gbs,
+                  pct, composed * 1e6, composed / fused);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+#endif
+
+int main(int argc, char** argv) {
+  bool json = false, quick = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--json") == 0) {
+      json = true;
+    } else if (std::strcmp(argv[i], "--quick") == 0) {
+      quick = true;
+    } else {
+      std::fprintf(stderr, "bench_kd_cuda: unknown option '%s' (expected --json, --quick)\n", argv[i]);
+      return 2;
+    }
+  }
+  if (!kdcu::cuda::available()) {
+    std::printf("bench_kd_cuda: skipped: CUDA unavailable: %s\n", kdcu::cuda::availability().reason.c_str());
+    return 0;
+  }
+#if KDCU_WITH_CUDA
+  try {
+    return run(json, quick);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_kd_cuda: error: %s\n", e.what());
+    return 1;
+  }
+#else
+  (void)json, (void)quick;
+  return 0;
+#endif
+}
