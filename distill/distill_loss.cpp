@@ -43,6 +43,13 @@ std::string number(double x) {
   return best;
 }
 
+// For log lines: at most 6 significant digits, so 1 - 0.9 shows as "0.1", not "0.09999999999999998".
+std::string display(double x) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.6g", x);
+  return buf;
+}
+
 const Shape* find_shape(const std::vector<std::pair<std::string, Shape>>& shapes, const std::string& name) {
   for (const auto& [n, s] : shapes)
     if (n == name) return &s;
@@ -156,11 +163,9 @@ void LossConfig::validate(std::size_t teachers) const {
                       ") needs a teacher, and none was given");
   require<ValueError>(teacher_weights.empty() || teacher_weights.size() == teachers,
                       "teacher weights: ", teacher_weights.size(), " given for ", teachers, " teachers");
-  require<ValueError>(teachers <= 1 || confidence_gamma == 0.0,
-                      "confidence-weighted KD reads one teacher; with ", teachers,
-                      " teachers use the ensemble (--ensemble) without --confidence-gamma");
-  require<ValueError>(teachers <= 1 || mse_weight == 0.0, "logit MSE reads one teacher; ", teachers,
-                      " were given");
+  require<ValueError>(teachers <= 1 || confidence_gamma == 0.0, "confidence-weighted KD reads one teacher; with ",
+                      teachers, " teachers use the ensemble (--ensemble) without --confidence-gamma");
+  require<ValueError>(teachers <= 1 || mse_weight == 0.0, "logit MSE reads one teacher; ", teachers, " were given");
   for (const FeatureLossSpec& f : features) {
     require<ValueError>(f.teacher < teachers, "feature loss ", f.str(), " reads teacher ", f.teacher, " of ", teachers);
   }
@@ -172,21 +177,21 @@ std::string LossConfig::describe() const {
   std::ostringstream os;
   const char* plus = "";
   if (kd_weight > 0.0) {
-    os << number(kd_weight) << "*kd(T=" << number(temperature.t0);
+    os << display(kd_weight) << "*kd(T=" << display(temperature.t0);
     if (temperature.shape != ScheduleShape::Constant && temperature.t1 != temperature.t0)
-      os << "->" << number(temperature.t1) << " " << schedule_shape_name(temperature.shape);
-    if (confidence_gamma > 0.0) os << ", confidence gamma " << number(confidence_gamma);
+      os << "->" << display(temperature.t1) << " " << schedule_shape_name(temperature.shape);
+    if (confidence_gamma > 0.0) os << ", confidence gamma " << display(confidence_gamma);
     if (annealing.enabled) os << ", annealed " << schedule_shape_name(annealing.shape);
     os << ")";
     plus = " + ";
   }
   if (ce_weight > 0.0) {
-    os << plus << number(ce_weight) << "*ce";
-    if (label_smoothing > 0.0) os << "(smoothing " << number(label_smoothing) << ")";
+    os << plus << display(ce_weight) << "*ce";
+    if (label_smoothing > 0.0) os << "(smoothing " << display(label_smoothing) << ")";
     plus = " + ";
   }
   if (mse_weight > 0.0) {
-    os << plus << number(mse_weight) << "*mse(logits)";
+    os << plus << display(mse_weight) << "*mse(logits)";
     plus = " + ";
   }
   for (const FeatureLossSpec& f : features) {

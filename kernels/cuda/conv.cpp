@@ -77,13 +77,16 @@ bool is_tensor_op(cudnnMathType_t m) {
 
 // From Find's results (fastest first): the fastest deterministic success, else the fastest
 // success; with `strict` (f32, TF32 off) only non-tensor-op ones, run under CUDNN_FMA_MATH.
+// A result that down-converts to FP16 (ALLOW_CONVERSION) is never taken: it is not f32 math.
 template <class Perf>
 Algo pick(const Perf* perf, int count, bool strict, Pass pass, const Conv2dShape& s) {
   const Perf* chosen = nullptr;
   const Perf* fallback = nullptr;
   for (int i = 0; i < count && !chosen; ++i) {
     const Perf& p = perf[i];
-    if (p.status != CUDNN_STATUS_SUCCESS || (strict && is_tensor_op(p.mathType))) continue;
+    if (p.status != CUDNN_STATUS_SUCCESS || p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION ||
+        (strict && is_tensor_op(p.mathType)))
+      continue;
     if (!fallback) fallback = &p;
     if (p.determinism == CUDNN_DETERMINISTIC) chosen = &p;
   }
@@ -97,16 +100,27 @@ Algo pick(const Perf* perf, int count, bool strict, Pass pass, const Conv2dShape
   return a;
 }
 
-// The cache: found once per key, under one lock (a search synchronises the device anyway).
+// The one process-wide cache and its lock. Not a static inside cached_algo: that is a template
+// instantiated once per calling lambda, which would give every pass and dtype its own map and its
+// own mutex (so two searches could then run at once on the same cuDNN handle).
+struct AlgoCache {
+  std::mutex mutex;
+  std::map<AlgoKey, Algo> entries;
+};
+AlgoCache& algo_cache() {
+  static AlgoCache cache;
+  return cache;
+}
+
+// Found once per key, under the one lock (a search synchronises the device anyway).
 template <class Find>
 Algo cached_algo(const AlgoKey& key, Find&& find) {
-  static std::mutex mutex;
-  static std::map<AlgoKey, Algo> cache;
-  std::lock_guard<std::mutex> lock(mutex);
-  const auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
+  AlgoCache& cache = algo_cache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  const auto it = cache.entries.find(key);
+  if (it != cache.entries.end()) return it->second;
   const Algo a = find();
-  cache.emplace(key, a);
+  cache.entries.emplace(key, a);
   return a;
 }
 

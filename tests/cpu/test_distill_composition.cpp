@@ -157,6 +157,11 @@ TEST(DistillComposition, NumbersPrintPlain) {
   EXPECT_EQ(FeatureLossSpec::parse("rkd_distance:25").str(), "rkd_distance:25");
   EXPECT_EQ(FeatureLossSpec::parse("hint:1000").str(), "hint:1000");
   EXPECT_EQ(d, "0.9*kd(T=20) + 0.1*ce");
+  // --alpha 0.9 sets ce to 1 - 0.9 = 0.09999999999999998: the log line still reads 0.1.
+  LossConfig from_alpha;
+  from_alpha.kd_weight = 0.9;
+  from_alpha.ce_weight = 1.0 - 0.9;
+  EXPECT_EQ(from_alpha.describe(), "0.9*kd(T=4) + 0.1*ce");
 }
 
 // ------------------------------------------------------------------------------ LossConfig
@@ -497,7 +502,8 @@ TEST(DistillComposition, HintTermTrainsItsRegressor) {
   const Tensor x = randn({4, 1, 8, 8}, data);
   const Tensor y = labels_for(4);
   const DistillLoss::Result r = run_batch(loss, *student, *teacher, x, y);
-  EXPECT_EQ(term_names(r), (std::vector<std::string>{"kd", "ce", "hint@conv2=layer3:2", "rkd_distance@hidden=pool:0.5"}));
+  EXPECT_EQ(term_names(r),
+            (std::vector<std::string>{"kd", "ce", "hint@conv2=layer3:2", "rkd_distance@hidden=pool:0.5"}));
   double expected = 0.0;
   for (const auto& [n, v] : r.terms) {
     EXPECT_TRUE(std::isfinite(v.item<double>())) << n;
@@ -560,7 +566,8 @@ TEST(DistillComposition, MissingFeatureInOutputsIsValueError) {
 TEST(DistillComposition, RegressorStateRoundTrips) {
   const auto student = make("cnn_small", 1), teacher = make("resnet20", 2);
   LossConfig c;
-  c.features = {FeatureLossSpec::parse("at"), FeatureLossSpec::parse("hint@conv1=layer2"), FeatureLossSpec::parse("hint")};
+  c.features = {FeatureLossSpec::parse("at"), FeatureLossSpec::parse("hint@conv1=layer2"),
+                FeatureLossSpec::parse("hint")};
   Generator g1(1), g2(2);
   DistillLoss a(c, *student, {teacher.get()}, g1), b(c, *student, {teacher.get()}, g2);
   // Regressor names carry the term index (0 is the AT term, without one).

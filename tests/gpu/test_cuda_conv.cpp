@@ -1,10 +1,15 @@
 // cuDNN conv2d against the CPU reference (im2col + GEMM) through the op: output, dx, dweight and
 // dbias on fresh random inputs over awkward geometries (odd batch, 1 / 3 / 17 channels, 1x1, 3x3
-// and non-square kernels, stride 2, padding, dilation, a 1x1 output, an all-padding image),
-// outputs poisoned first, TF32 off for the comparisons. Also: only the wanted gradients, f64,
-// repeat calls bitwise equal (cached deterministic algorithms), and the TF32 path stays close.
+// and non-square kernels, stride 2, padding, dilation, a 1x1 output, an all-padding image, an
+// empty batch), outputs poisoned first, TF32 off for the comparisons. Also: only the wanted
+// gradients, f64, misaligned views (a separate cache entry), repeat calls bitwise equal (cached
+// deterministic algorithms), the TF32 path stays close, and TF32 off after TF32 on does not reuse
+// the TF32 algorithm.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
+#include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
@@ -49,7 +54,18 @@ const std::vector<Geometry> kGeometries = {
     {1, 2, 1, 1, 3, 1, 1, {2, 2}, {0, 0}, {1, 1}, true},      // a 1x1 image
     {4, 16, 32, 32, 16, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},  // a ResNet stage
     {3, 2, 0, 4, 3, 1, 1, {1, 1}, {1, 0}, {1, 1}, true},      // an empty image: y is the bias
+    {0, 3, 5, 5, 4, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},      // an empty batch: dweight, dbias 0
 };
+
+// The f32 tolerance for this geometry: the longest sum (a forward or dx output: Cin*kh*kw or
+// Cout*kh*kw terms; a dweight or dbias element: N*oh*ow terms) sets how far two summation orders
+// may drift apart, about sqrt(terms) times the terms' size.
+testing::Tolerance f32_tolerance(const Geometry& g) {
+  const std::int64_t oh = (g.h + 2 * g.padding[0] - g.dilation[0] * (g.kh - 1) - 1) / g.stride[0] + 1;
+  const std::int64_t ow = (g.w + 2 * g.padding[1] - g.dilation[1] * (g.kw - 1) - 1) / g.stride[1] + 1;
+  const std::int64_t terms = std::max({g.cin * g.kh * g.kw, g.cout * g.kh * g.kw, g.n * oh * ow});
+  return testing::tolerance_for(DType::F32, std::max(50.0, 4.0 * std::sqrt(static_cast<double>(terms))));
+}
 
 Tensor leaf(const Shape& shape, Generator& gen, bool grad, DType dt = DType::F32) {
   Tensor t = randn(shape, gen, dt);
@@ -95,9 +111,7 @@ TEST(CudaConv, ForwardAndGradientsMatchCpu) {
   set_poison_allocations(true);  // outputs start as NaN: an unwritten element fails
   FullF32 full;
   Generator gen(41);
-  // Sums of up to N*oh*ow = 4096 f32 terms on either side, in different orders.
-  const testing::Tolerance tol = testing::tolerance_for(DType::F32, 50.0);
-  for (const Geometry& g : kGeometries) check_geometry(g, {true, true, true}, gen, DType::F32, tol);
+  for (const Geometry& g : kGeometries) check_geometry(g, {true, true, true}, gen, DType::F32, f32_tolerance(g));
 }
 
 TEST(CudaConv, OnlyTheWantedGradientsAreComputed) {
@@ -105,8 +119,8 @@ TEST(CudaConv, OnlyTheWantedGradientsAreComputed) {
   set_poison_allocations(true);  // outputs start as NaN: an unwritten element fails
   FullF32 full;
   Generator gen(42);
-  const testing::Tolerance tol = testing::tolerance_for(DType::F32, 50.0);
   for (const Geometry& g : {kGeometries[0], kGeometries[3], kGeometries[4]}) {
+    const testing::Tolerance tol = f32_tolerance(g);
     check_geometry(g, {true, false, false}, gen, DType::F32, tol);  // a frozen layer under a trained input
     check_geometry(g, {false, true, false}, gen, DType::F32, tol);  // the first layer: no dx
     check_geometry(g, {false, false, true}, gen, DType::F32, tol);
@@ -121,6 +135,39 @@ TEST(CudaConv, DoublePrecisionWorks) {
   const testing::Tolerance tol = testing::tolerance_for(DType::F64, 100.0);
   for (const Geometry& g : {kGeometries[0], kGeometries[2], kGeometries[4]})
     check_geometry(g, {true, true, true}, gen, DType::F64, tol);
+}
+
+// x and dy as views at an odd float offset (4-byte aligned only): the algorithms are searched and
+// cached again for that alignment, and the results still match the CPU.
+TEST(CudaConv, MisalignedViewsMatchCpu) {
+  KDCU_REQUIRE_GPU();
+  set_poison_allocations(true);  // outputs start as NaN: an unwritten element fails
+  FullF32 full;
+  Generator gen(46);
+  const Geometry g{3, 3, 7, 9, 5, 3, 3, {1, 1}, {1, 1}, {1, 1}, true};  // 3*7*9 = 189 floats per image
+  const Tensor xb = randn({g.n + 1, g.cin, g.h, g.w}, gen);
+  const Tensor wb = randn({g.cout, g.cin, g.kh, g.kw}, gen), b = randn({g.cout}, gen);
+  const Tensor gb = randn({g.n + 1, g.cout, g.h, g.w}, gen);  // 5*7*9 = 315 floats per image
+  Tensor wc = wb.clone(), wd = wb.to(kGpu);
+  wc.requires_grad_();
+  wd.requires_grad_();
+  const Tensor xd = xb.to(kGpu), gd = gb.to(kGpu);
+  const Tensor y = ops::conv2d(xb.slice(1, g.n + 1), wc, b, g.stride, g.padding, g.dilation);
+  const Tensor yd = ops::conv2d(xd.slice(1, g.n + 1), wd, b.to(kGpu), g.stride, g.padding, g.dilation);
+  const testing::Tolerance tol = f32_tolerance(g);
+  EXPECT_TRUE(testing::all_close(yd, y, tol)) << "forward on a misaligned x";
+  y.backward(gb.slice(1, g.n + 1));
+  yd.backward(gd.slice(1, g.n + 1));
+  EXPECT_TRUE(testing::all_close(wd.grad(), wc.grad(), tol)) << "dweight from a misaligned x and dy";
+  // dx from a misaligned dy, through a leaf x.
+  Tensor xc2 = xb.slice(0, g.n).clone(), xd2 = xc2.to(kGpu);
+  xc2.requires_grad_();
+  xd2.requires_grad_();
+  const Tensor y2 = ops::conv2d(xc2, wb, Tensor(), g.stride, g.padding, g.dilation);
+  const Tensor yd2 = ops::conv2d(xd2, wb.to(kGpu), Tensor(), g.stride, g.padding, g.dilation);
+  y2.backward(gb.slice(1, g.n + 1));
+  yd2.backward(gd.slice(1, g.n + 1));
+  EXPECT_TRUE(testing::all_close(xd2.grad(), xc2.grad(), tol)) << "dx from a misaligned dy";
 }
 
 TEST(CudaConv, RepeatedCallsAreBitwiseEqual) {
@@ -152,12 +199,26 @@ TEST(CudaConv, RepeatedCallsAreBitwiseEqual) {
 TEST(CudaConv, Tf32StaysClose) {
   KDCU_REQUIRE_GPU();
   set_poison_allocations(true);  // outputs start as NaN: an unwritten element fails
-  const bool before = kernels::cuda::tf32_enabled();
+  FullF32 restore;               // puts the switch back however the test ends
   kernels::cuda::set_tf32(true);
   Generator gen(45);
   // TF32 rounds operands to 10 mantissa bits (about 1e-3 relative per product).
   check_geometry(kGeometries[7], {true, true, true}, gen, DType::F32, testing::tolerance_for(DType::F32, 1e4));
-  kernels::cuda::set_tf32(before);
+}
+
+// A geometry first seen with TF32 on: its TF32 algorithms are cached under the TF32 key, so the
+// same geometry with TF32 off must search again (full f32 only) and match the CPU at the f32
+// tolerance, not reuse a tensor-op algorithm.
+TEST(CudaConv, Tf32OffAfterOnIsFullF32) {
+  KDCU_REQUIRE_GPU();
+  set_poison_allocations(true);  // outputs start as NaN: an unwritten element fails
+  FullF32 restore;
+  const Geometry g{2, 24, 12, 12, 40, 3, 3, {1, 1}, {1, 1}, {1, 1}, true};  // used by no other test
+  Generator gen(47);
+  kernels::cuda::set_tf32(true);
+  check_geometry(g, {true, true, true}, gen, DType::F32, testing::tolerance_for(DType::F32, 1e4));
+  kernels::cuda::set_tf32(false);
+  check_geometry(g, {true, true, true}, gen, DType::F32, f32_tolerance(g));
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 // CUDA optimizer steps and gradient clipping against the CPU: the same parameters and gradients on
 // both devices, several steps (one parameter skipped on one step, so Adam's per-parameter step
-// counts differ), every parameter and every state tensor compared after each step. The kernels
-// round exactly where the CPU rounds, so the plain f32 tolerance (factor 1) is far more than the
-// expected difference (none). Also the multi-tensor kernels directly, over more tensors than one
-// launch carries, and clip_grad_norm (2, 1, 3 and inf norms; NaN left alone).
+// counts differ), every parameter and every state tensor compared after each step, in f32 and f64.
+// The kernels round exactly where the CPU rounds (separately rounded multiplies and adds, IEEE
+// sqrt and division, scalars rounded on the host as the CPU rounds them), so the comparison is bit
+// for bit. Also the multi-tensor kernels directly, over more tensors than one launch carries, and
+// clip_grad_norm (2, 1, 3 and inf norms; NaN left alone), whose f64 norms add in another order.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +12,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/autograd.h"
@@ -32,12 +34,27 @@ const std::vector<Shape> kShapes = {{1}, {17}, {4097}, {3, 5, 7}, {70001}, {64, 
 
 using Make = std::function<std::unique_ptr<nn::Optimizer>(const nn::NamedTensors&)>;
 
-void check_optimizer(const std::string& name, const Make& make) {
-  SCOPED_TRACE(name);
+// Bit for bit (NaN equal to NaN), after moving both to the CPU.
+::testing::AssertionResult same_bits(const Tensor& actual, const Tensor& expected) {
+  if (actual.shape() != expected.shape() || actual.dtype() != expected.dtype())
+    return ::testing::AssertionFailure() << "shape or dtype differs";
+  const std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) && std::isnan(e[i])) continue;
+    if (a[i] != e[i]) {
+      return ::testing::AssertionFailure() << "element " << i << " of " << a.size() << ": " << a[i] << " vs the CPU's "
+                                           << e[i] << " (difference " << a[i] - e[i] << ")";
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+void check_optimizer(const std::string& name, const Make& make, DType dtype = DType::F32) {
+  SCOPED_TRACE(name + (dtype == DType::F64 ? " f64" : " f32"));
   Generator gen(61);
   nn::NamedTensors cpu, gpu;
   for (size_t i = 0; i < kShapes.size(); ++i) {
-    const Tensor p = randn(kShapes[i], gen);
+    const Tensor p = randn(kShapes[i], gen, dtype);
     cpu.emplace_back(cat("p", i), p.clone());
     gpu.emplace_back(cat("p", i), p.to(kGpu));
   }
@@ -50,23 +67,23 @@ void check_optimizer(const std::string& name, const Make& make) {
         pg.zero_grad();
         continue;
       }
-      const Tensor g = randn(kShapes[i], gen, DType::F32, Device::cpu(), 0.0, 0.5);
+      const Tensor g = randn(kShapes[i], gen, dtype, Device::cpu(), 0.0, 0.5);
       pc.set_grad(g);
-      Tensor gd = empty(kShapes[i], DType::F32, kGpu);
+      Tensor gd = empty(kShapes[i], dtype, kGpu);
       copy_into(gd, g);
       pg.set_grad(gd);
     }
     oc->step();
     og->step();
     for (size_t i = 0; i < kShapes.size(); ++i) {
-      EXPECT_TRUE(testing::all_close(gpu[i].second, cpu[i].second)) << "step " << step << ", " << cpu[i].first;
+      EXPECT_TRUE(same_bits(gpu[i].second, cpu[i].second)) << "step " << step << ", " << cpu[i].first;
     }
   }
   const nn::OptimizerState sc = oc->state_dict(), sg = og->state_dict();
   ASSERT_EQ(sc.tensors.size(), sg.tensors.size());
   for (size_t i = 0; i < sc.tensors.size(); ++i) {
     EXPECT_EQ(sg.tensors[i].first, sc.tensors[i].first);
-    EXPECT_TRUE(testing::all_close(sg.tensors[i].second, sc.tensors[i].second)) << sc.tensors[i].first;
+    EXPECT_TRUE(same_bits(sg.tensors[i].second, sc.tensors[i].second)) << sc.tensors[i].first;
   }
 }
 
@@ -79,6 +96,10 @@ TEST(CudaOptim, SgdStepsEqualTheCpu) {
   });
   check_optimizer("nesterov, weight decay",
                   [](const nn::NamedTensors& ps) { return std::make_unique<nn::SGD>(ps, 0.05, 0.9, 0.0, 5e-4, true); });
+  check_optimizer(
+      "momentum, dampening, weight decay",
+      [](const nn::NamedTensors& ps) { return std::make_unique<nn::SGD>(ps, 0.05, 0.9, 0.1, 1e-2, false); },
+      DType::F64);
 }
 
 TEST(CudaOptim, AdamAndAdamWStepsEqualTheCpu) {
@@ -91,6 +112,18 @@ TEST(CudaOptim, AdamAndAdamWStepsEqualTheCpu) {
   check_optimizer("AdamW", [](const nn::NamedTensors& ps) {
     return std::make_unique<nn::AdamW>(ps, 1e-2, std::make_pair(0.9, 0.999), 1e-8, 0.1);
   });
+  check_optimizer(
+      "Adam L2",
+      [](const nn::NamedTensors& ps) {
+        return std::make_unique<nn::Adam>(ps, 1e-2, std::make_pair(0.8, 0.99), 1e-6, 1e-2);
+      },
+      DType::F64);
+  check_optimizer(
+      "AdamW",
+      [](const nn::NamedTensors& ps) {
+        return std::make_unique<nn::AdamW>(ps, 1e-2, std::make_pair(0.9, 0.999), 1e-8, 0.1);
+      },
+      DType::F64);
 }
 
 // More tensors than one launch carries (kMaxTensorsPerLaunch), some empty, some crossing chunks.
@@ -133,8 +166,8 @@ TEST(CudaOptim, MultiTensorKernelsEqualTheCpuKernels) {
         kGpu, [](auto) {},
         [&](auto) { kernels::cuda::sgd_step_multi<float>(list.data(), list.size(), 0.05, 0.9, 0.1, 1e-2, false, 0); });
     for (size_t i = 0; i < sizes.size(); ++i) {
-      EXPECT_TRUE(testing::all_close(pd[i], pc[i])) << "sgd tensor " << i;
-      EXPECT_TRUE(testing::all_close(bd[i], bc[i])) << "sgd buffer " << i;
+      EXPECT_TRUE(same_bits(pd[i], pc[i])) << "sgd tensor " << i;
+      EXPECT_TRUE(same_bits(bd[i], bc[i])) << "sgd buffer " << i;
     }
   }
   // AdamW: a different step count per tensor (different bias corrections in one launch).
@@ -157,9 +190,9 @@ TEST(CudaOptim, MultiTensorKernelsEqualTheCpuKernels) {
           kernels::cuda::adam_step_multi<float>(list.data(), list.size(), 1e-2, 0.9, 0.999, 1e-8, 0.1, true, 0);
         });
     for (size_t i = 0; i < sizes.size(); ++i) {
-      EXPECT_TRUE(testing::all_close(pd[i], pc[i])) << "adamw tensor " << i;
-      EXPECT_TRUE(testing::all_close(md[i], mc[i])) << "adamw m " << i;
-      EXPECT_TRUE(testing::all_close(vd[i], vc[i])) << "adamw v " << i;
+      EXPECT_TRUE(same_bits(pd[i], pc[i])) << "adamw tensor " << i;
+      EXPECT_TRUE(same_bits(md[i], mc[i])) << "adamw m " << i;
+      EXPECT_TRUE(same_bits(vd[i], vc[i])) << "adamw v " << i;
     }
   }
 }
@@ -190,6 +223,34 @@ TEST(CudaOptim, ClipGradNormEqualsTheCpu) {
         continue;
       }
       EXPECT_TRUE(testing::all_close(gpu[i].grad(), cpu[i].grad())) << "norm " << norm_type << ", grad " << i;
+    }
+  }
+}
+
+// One list over two devices and two dtypes: each (device, dtype) group is reduced once, groups
+// are combined on the host, and the result is the all-CPU norm; every gradient is scaled alike.
+TEST(CudaOptim, ClipGradNormOverMixedDevicesAndDtypes) {
+  KDCU_REQUIRE_GPU();
+  set_poison_allocations(true);  // outputs start as NaN: an unwritten element fails
+  Generator gen(65);
+  const std::vector<std::pair<Device, DType>> where = {{kGpu, DType::F32},          {Device::cpu(), DType::F32},
+                                                       {kGpu, DType::F64},          {kGpu, DType::F32},
+                                                       {Device::cpu(), DType::F64}, {kGpu, DType::F64}};
+  for (double norm_type : {2.0, 3.0, nn::kInfNorm}) {
+    std::vector<Tensor> cpu, mixed;
+    for (size_t i = 0; i < where.size(); ++i) {
+      const Shape shape{static_cast<std::int64_t>(1000 + 3001 * i)};
+      const Tensor g = randn(shape, gen, where[i].second);
+      Tensor pc = zeros(shape, where[i].second), pm = zeros(shape, where[i].second, where[i].first);
+      pc.set_grad(g.clone());
+      pm.set_grad(g.to(where[i].first));
+      cpu.push_back(pc);
+      mixed.push_back(pm);
+    }
+    const double tc = nn::clip_grad_norm(cpu, 0.5, norm_type), tm = nn::clip_grad_norm(mixed, 0.5, norm_type);
+    EXPECT_NEAR(tm, tc, 1e-12 * tc) << "norm " << norm_type;
+    for (size_t i = 0; i < where.size(); ++i) {
+      EXPECT_TRUE(testing::all_close(mixed[i].grad(), cpu[i].grad())) << "norm " << norm_type << ", grad " << i;
     }
   }
 }

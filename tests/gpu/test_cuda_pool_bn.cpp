@@ -1,8 +1,10 @@
 // Pooling and batch norm on CUDA against the CPU reference through the ops: values, gradients,
-// argmax choice under ties and NaN (seen through the gradient's routing), the avg-pool divisors
-// both ways, running statistics; awkward shapes, outputs poisoned first.
+// argmax choice under ties, NaN and all -inf windows (seen through the gradient's routing), the
+// avg-pool divisors both ways, running statistics; awkward shapes, f32 and f64, outputs poisoned
+// first. Pooling adds in the CPU's order, so it is compared bit for bit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -34,6 +36,8 @@ const std::vector<PoolCase> kPoolCases = {
     {{2, 3, 9, 8}, {3, 3}, {2, 2}, {1, 1}},  // overlapping windows with padding
     {{1, 17, 6, 5}, {3, 3}, {1, 1}, {1, 1}}, {{3, 2, 7, 10}, {2, 3}, {1, 2}, {1, 1}},
     {{2, 1, 1, 1}, {1, 1}, {0, 0}, {0, 0}},  {{1, 2, 5, 5}, {5, 5}, {0, 0}, {2, 2}},
+    {{2, 2, 6, 6}, {3, 3}, {3, 3}, {0, 0}},  // stride = kernel, windows tile the image exactly
+    {{1, 3, 8, 7}, {2, 4}, {3, 1}, {1, 2}},  // stride > kernel rows: some rows no window covers
 };
 
 // Values with many ties (a few distinct levels), so the first-maximum rule decides.
@@ -60,7 +64,7 @@ void check_pool(const Tensor& x_cpu, const F& pool, Generator& gen, const std::s
   xc.requires_grad_();
   xd.requires_grad_();
   const Tensor y = pool(xc), yd = pool(xd);
-  const Tensor seed = randn(y.shape(), gen);
+  const Tensor seed = randn(y.shape(), gen, x_cpu.dtype());
   y.backward(seed);
   yd.backward(seed.to(kGpu));
   if (exact) {
@@ -96,12 +100,35 @@ TEST(CudaPool, MaxPoolNanAndInfinityRules) {
   for (size_t i = 3; i < v.size(); i += 11) v[i] = -inf;
   for (size_t i = 100; i < 116; ++i) v[i] = -inf;  // whole windows of -inf keep their first pixel
   for (size_t i = 5; i < v.size(); i += 29) v[i] = inf;
+  // Plane 4 all -inf: every window's maximum is -inf, and the gradient must go to the window's
+  // first in-image pixel, as on the CPU (a pixel chosen otherwise moves the gradient).
+  std::fill(v.begin() + 4 * 56, v.begin() + 5 * 56, -inf);
   const Tensor x = from_vector<float>(v, shape);
   for (const PoolCase& c : {PoolCase{shape, {2, 2}, {0, 0}, {0, 0}}, PoolCase{shape, {3, 3}, {2, 2}, {1, 1}},
                             PoolCase{shape, {3, 2}, {1, 1}, {1, 0}}}) {
     const auto pool = [&](const Tensor& t) { return ops::max_pool2d(t, c.kernel, c.stride, c.padding); };
     check_pool(x, pool, gen, "max_pool2d with NaN/inf, kernel " + std::to_string(c.kernel[0]), true);
   }
+}
+
+TEST(CudaPool, DoublePrecisionMatchesCpuBitwise) {
+  KDCU_REQUIRE_GPU();
+  set_poison_allocations(true);  // outputs start as NaN: an unwritten element fails
+  Generator gen(58);
+  for (const PoolCase& c : {kPoolCases[1], kPoolCases[3], kPoolCases[7]}) {
+    const Tensor x = randn(c.x, gen, DType::F64);
+    check_pool(
+        x, [&](const Tensor& t) { return ops::max_pool2d(t, c.kernel, c.stride, c.padding); }, gen,
+        "f64 max_pool2d " + shape_str(c.x), true);
+    for (bool include_pad : {true, false}) {
+      check_pool(
+          x, [&](const Tensor& t) { return ops::avg_pool2d(t, c.kernel, c.stride, c.padding, include_pad); }, gen,
+          cat("f64 avg_pool2d ", shape_str(c.x), " count_include_pad ", include_pad), true);
+    }
+  }
+  check_pool(
+      randn({3, 4, 5, 7}, gen, DType::F64), [](const Tensor& t) { return ops::global_avg_pool2d(t); }, gen,
+      "f64 global_avg_pool2d", false);
 }
 
 TEST(CudaPool, AvgPoolMatchesCpuBothDivisors) {
@@ -240,12 +267,28 @@ TEST(CudaBatchNorm, DoublePrecisionWorks) {
   const Tensor y = ops::batch_norm(xc, Tensor(), Tensor(), rm, rv, true);
   const Tensor yd = ops::batch_norm(xd, Tensor(), Tensor(), rmd, rvd, true);
   const testing::Tolerance tol = testing::tolerance_for(DType::F64, 100.0);
-  EXPECT_TRUE(testing::all_close(yd, y, tol));
-  EXPECT_TRUE(testing::all_close(rvd, rv, tol));
+  EXPECT_TRUE(testing::all_close(yd, y, tol)) << "train forward";
+  EXPECT_TRUE(testing::all_close(rmd, rm, tol)) << "running_mean";
+  EXPECT_TRUE(testing::all_close(rvd, rv, tol)) << "running_var";
   const Tensor seed = randn(x.shape(), gen, DType::F64);
   y.backward(seed);
   yd.backward(seed.to(kGpu));
-  EXPECT_TRUE(testing::all_close(xd.grad(), xc.grad(), tol));
+  EXPECT_TRUE(testing::all_close(xd.grad(), xc.grad(), tol)) << "train dx";
+  // Eval with an affine transform: the running statistics normalise, dx = dy * invstd * gamma.
+  Tensor w = rand({4}, gen, DType::F64, Device::cpu(), 0.5, 1.5), b = randn({4}, gen, DType::F64);
+  Tensor wd = w.to(kGpu);
+  w.requires_grad_();
+  wd.requires_grad_();
+  Tensor xe = x.clone(), xed = x.to(kGpu);
+  xe.requires_grad_();
+  xed.requires_grad_();
+  const Tensor ye = ops::batch_norm(xe, w, b, rm, rv, false);
+  const Tensor yed = ops::batch_norm(xed, wd, b.to(kGpu), rmd, rvd, false);
+  EXPECT_TRUE(testing::all_close(yed, ye, tol)) << "eval forward";
+  ye.backward(seed);
+  yed.backward(seed.to(kGpu));
+  EXPECT_TRUE(testing::all_close(xed.grad(), xe.grad(), tol)) << "eval dx";
+  EXPECT_TRUE(testing::all_close(wd.grad(), w.grad(), tol)) << "eval dweight";
 }
 
 }  // namespace
