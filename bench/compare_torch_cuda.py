@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Runs kdcu's CUDA KD-loss microbenchmark (bench_kd_cuda) and times PyTorch's usual KD recipe on
+the same GPU in the same run, the same way (CUDA events, L2 flushed before every run, median of 50
+after warm-up), and prints one table: kdcu fused, kdcu composed, PyTorch, the ratios, and the
+fused kernel's achieved bandwidth against the measured device-to-device copy and the device's
+peak.
+
+    python3 bench/compare_torch_cuda.py [--bench build/gpu/bench/bench_kd_cuda] [--quick] [--json]
+
+Needs a PyTorch built with CUDA (any recent one); it is a peer to compare against, never a build
+or test dependency. PyTorch's loss:
+    F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1), reduction="batchmean") * T * T
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:
+    sys.exit("compare_torch_cuda.py: PyTorch is not installed for this Python")
+
+# Memory bandwidth from the vendors' data sheets, bytes/s, by a substring of the device name.
+PEAK_BYTES_PER_S = {"H200": 4.8e12, "H100 SXM": 3.35e12, "H100 PCIe": 2.0e12, "H100": 3.35e12, "A100": 2.0e12}
+
+RUNS, WARMUP = 50, 3
+
+
+def peak_for(name):
+    for key, value in PEAK_BYTES_PER_S.items():
+        if key in name:
+            return value
+    return None
+
+
+def time_cuda(fn, flush):
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    for _ in range(WARMUP):
+        fn()
+    samples = []
+    for _ in range(RUNS):
+        flush()
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        samples.append(start.elapsed_time(stop) * 1e-3)
+    return statistics.median(samples)
+
+
+def torch_kd_seconds(B, C, T, flush):
+    g = torch.Generator(device="cuda").manual_seed(0)
+    s = (torch.randn(B, C, device="cuda", generator=g) * 3).requires_grad_()
+    t = torch.randn(B, C, device="cuda", generator=g) * 3
+
+    def step():
+        loss = F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1), reduction="batchmean") * T * T
+        loss.backward()
+        s.grad = None
+
+    return time_cuda(step, flush)
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bench", default=os.path.join(here, "..", "build", "gpu", "bench", "bench_kd_cuda"))
+    ap.add_argument("--quick", action="store_true", help="skip the largest size")
+    ap.add_argument("--json", action="store_true", help="one JSON object per size instead of the table")
+    args = ap.parse_args()
+    if not torch.cuda.is_available():
+        print("compare_torch_cuda.py: skipped: PyTorch sees no CUDA device")
+        return 0
+    if not os.path.exists(args.bench):
+        sys.exit(f"compare_torch_cuda.py: {args.bench} not found; build the CUDA backend first")
+    cmd = [args.bench, "--json"] + (["--quick"] if args.quick else [])
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    if not rows:
+        sys.exit(f"compare_torch_cuda.py: {args.bench} printed no results:\n{out}")
+    T = 4.0
+    name = torch.cuda.get_device_name(0)
+    peak = peak_for(name)
+    l2 = getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 64 << 20)
+    scratch = torch.empty(max(4 * l2, 1 << 20) // 4, device="cuda")
+    flush = scratch.zero_
+    if not args.json:
+        peak_text = f"peak {peak / 1e12:.2f} TB/s (data sheet)" if peak else "peak unknown for this device"
+        print(f"KD loss fwd+bwd, f32, {name}, T = {T:g}; PyTorch {torch.__version__}; D2D copy "
+              f"{rows[0]['copy_gbs']:.0f} GB/s; {peak_text}; median of {RUNS}, L2 flushed")
+        print(f"{'B x C':<14} {'fused us':>10} {'GB/s':>8} {'% peak':>7} {'composed us':>12} {'PyTorch us':>11} "
+              f"{'composed/fused':>15} {'PyTorch/fused':>14}")
+    for r in rows:
+        pt = torch_kd_seconds(r["B"], r["C"], T, flush)
+        fused_s = r["fused_us"] * 1e-6
+        pct_peak = 100.0 * r["gbs"] * 1e9 / peak if peak else float("nan")
+        if args.json:
+            print(json.dumps({**r, "torch_us": pt * 1e6, "torch_over_fused": pt / fused_s, "pct_peak": pct_peak,
+                              "torch": torch.__version__}))
+        else:
+            print(f"{str(r['B']) + ' x ' + str(r['C']):<14} {r['fused_us']:>10.1f} {r['gbs']:>8.1f} {pct_peak:>6.1f}% "
+                  f"{r['composed_us']:>12.1f} {pt * 1e6:>11.1f} {r['ratio']:>14.2f}x {pt / fused_s:>13.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
