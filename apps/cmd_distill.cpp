@@ -28,8 +28,9 @@ struct DistillOptions {
 int run_distill(const CLI::App& cmd, DistillOptions& o) {
   const int threads = apply_threads(o.common.threads);
   require<ValueError>(!o.teachers.empty(), "distill needs at least one --teacher FILE.safetensors");
-  require<ValueError>(o.teacher_models.size() <= 1 || o.teacher_models.size() == o.teachers.size(), "--teacher-model: ",
-                      o.teacher_models.size(), " given for ", o.teachers.size(), " teachers (give one for all, or one each)");
+  require<ValueError>(o.teacher_models.size() <= 1 || o.teacher_models.size() == o.teachers.size(),
+                      "--teacher-model: ", o.teacher_models.size(), " given for ", o.teachers.size(),
+                      " teachers (give one for all, or one each)");
   const distill::LossConfig loss = o.loss.to_config();  // bad loss flags fail before anything is loaded
   loss.validate(o.teachers.size());
   o.train.optim.validate();

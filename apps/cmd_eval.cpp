@@ -49,7 +49,8 @@ int run_eval(EvalOptions& o) {
   model->to(dev);
   const distill::EvalResult r = distill::evaluate(*model, data.named.test, data.norm, dev, o.batch_size);
   const ModelFacts facts = model_facts(*model, dev, !o.no_latency);
-  std::fprintf(stderr, "[eval] %s (%s): test accuracy %s (%lld / %lld), mean CE %.4f, %lld parameters, %s FLOPs/image\n",
+  std::fprintf(stderr,
+               "[eval] %s (%s): test accuracy %s (%lld / %lld), mean CE %.4f, %lld parameters, %s FLOPs/image\n",
                model->name().c_str(), o.weights.c_str(), distill::percent(r.accuracy).c_str(),
                static_cast<long long>(r.correct), static_cast<long long>(r.samples), r.loss,
                static_cast<long long>(facts.params), nn::si_units(facts.flops).c_str());

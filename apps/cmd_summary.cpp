@@ -31,7 +31,7 @@ int run_summary(const SummaryOptions& o) {
     fj[name] = per_image;
   }
   if (o.json) {
-    std::cout << nlohmann::json{{"command", "summary"}, {"model", o.model}, {"config", o.cfg.str()},
+    std::cout << nlohmann::json{{"command", "summary"},   {"model", o.model}, {"config", o.cfg.str()},
                                 {"params", t.parameters}, {"flops", t.flops}, {"features", fj}}
                      .dump()
               << "\n";

@@ -78,7 +78,8 @@ std::vector<std::string> expand_config(const CLI::App& app, int argc, char** arg
       path = a.substr(9);
       continue;
     }
-    if (a.rfind("--", 0) == 0) given.insert(a.substr(2, a.find('=') == std::string::npos ? std::string::npos : a.find('=') - 2));
+    if (a.rfind("--", 0) == 0)
+      given.insert(a.substr(2, a.find('=') == std::string::npos ? std::string::npos : a.find('=') - 2));
     rest.push_back(a);
   }
   if (path.empty()) return args;

@@ -13,7 +13,8 @@ namespace app {
 
 void add_common_options(CLI::App* cmd, CommonOptions& o, const std::string& default_out) {
   o.out = default_out;
-  cmd->add_option("--device", o.device, "auto (CUDA when usable, else CPU), cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--device", o.device, "auto (CUDA when usable, else CPU), cpu, cuda or cuda:N")
+      ->capture_default_str();
   cmd->add_option("--threads", o.threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed of initialisation, shuffling, augmentation, dropout and subsets")
       ->capture_default_str();
@@ -77,8 +78,8 @@ LoadedData load_data(const DataOptions& o, std::uint64_t seed) {
 }
 
 nn::ModelConfig model_config_for(const datasets::Dataset& train, std::int64_t width_mult) {
-  require<ValueError>(train.height == train.width, "the data set ", train.name, " has ", train.height, "x",
-                      train.width, " images; kdcu's models take square images");
+  require<ValueError>(train.height == train.width, "the data set ", train.name, " has ", train.height, "x", train.width,
+                      " images; kdcu's models take square images");
   nn::ModelConfig c;
   c.in_channels = train.channels;
   c.image_size = train.height;
@@ -96,12 +97,14 @@ void add_recipe_options(CLI::App* cmd, distill::TrainConfig& c, const std::strin
   cmd->add_option(name("lr"), c.optim.lr, "Peak learning rate" + of)->capture_default_str();
   cmd->add_option(name("momentum"), c.optim.momentum, "SGD momentum" + of)->capture_default_str();
   cmd->add_flag("!" + name("no-nesterov"), c.optim.nesterov, "Plain momentum instead of Nesterov's" + of);
-  cmd->add_option(name("weight-decay"), c.optim.weight_decay, "Weight decay (L2 for sgd/adam, decoupled for adamw)" + of)
+  cmd->add_option(name("weight-decay"), c.optim.weight_decay,
+                  "Weight decay (L2 for sgd/adam, decoupled for adamw)" + of)
       ->capture_default_str();
   cmd->add_option(name("schedule"), c.optim.schedule, "LR schedule: constant, cosine, step, multistep, onecycle" + of)
       ->capture_default_str();
   cmd->add_option(name("min-lr"), c.optim.min_lr, "Final lr of the cosine schedule" + of)->capture_default_str();
-  cmd->add_option(name("milestones"), c.optim.milestones, "Epochs where multistep multiplies the lr by --step-gamma" + of);
+  cmd->add_option(name("milestones"), c.optim.milestones,
+                  "Epochs where multistep multiplies the lr by --step-gamma" + of);
   cmd->add_option(name("step-gamma"), c.optim.step_gamma, "LR factor of step / multistep" + of)->capture_default_str();
   cmd->add_option(name("warmup-epochs"), c.optim.warmup_epochs, "Linear LR warm-up from 0.1 lr" + of)
       ->capture_default_str();
@@ -110,6 +113,13 @@ void add_recipe_options(CLI::App* cmd, distill::TrainConfig& c, const std::strin
   cmd->add_option(name("crop-padding"), c.augmentation.crop_padding, "Random-crop augmentation padding (0 = off)" + of)
       ->capture_default_str();
   cmd->add_flag(name("flip"), c.augmentation.horizontal_flip, "Random horizontal flips" + of);
+  cmd->add_option_function<std::string>(
+         name("data-residency"), [&c](const std::string& s) { c.data_residency = distill::parse_residency(s); },
+         "Training data: auto (kept on a CUDA device when there is no augmentation and it fits), host (the "
+         "DataLoader) or device" +
+             of)
+      ->check(CLI::IsMember({"auto", "host", "device"}))
+      ->default_str("auto");
   if (prefix.empty()) {
     cmd->add_option("--eval-batch-size", c.eval_batch_size, "Batch size of evaluation")->capture_default_str();
     cmd->add_flag("--resume", c.resume, "Continue from <out>/checkpoint.safetensors when it exists");
@@ -146,8 +156,9 @@ void add_loss_options(CLI::App* cmd, LossFlags& o) {
 distill::LossConfig LossFlags::to_config(double default_alpha) const {
   distill::LossConfig c;
   const bool weights = kd_weight >= 0.0 || ce_weight >= 0.0;
-  require<ValueError>(!(alpha >= 0.0 && weights),
-                      "give either --alpha or --kd-weight/--ce-weight, not both (alpha sets kd = alpha, ce = 1 - alpha)");
+  require<ValueError>(
+      !(alpha >= 0.0 && weights),
+      "give either --alpha or --kd-weight/--ce-weight, not both (alpha sets kd = alpha, ce = 1 - alpha)");
   if (weights) {
     c.kd_weight = kd_weight >= 0.0 ? kd_weight : 0.0;
     c.ce_weight = ce_weight >= 0.0 ? ce_weight : 0.0;

@@ -57,7 +57,7 @@ void add_recipe_options(CLI::App* cmd, distill::TrainConfig& c, const std::strin
                         const std::string& what = "");
 
 struct LossFlags {
-  double alpha = -1.0;                      // < 0: not given
+  double alpha = -1.0;                        // < 0: not given
   double kd_weight = -1.0, ce_weight = -1.0;  // < 0: not given
   double temperature = 4.0;
   double temperature_end = -1.0;  // < 0: = temperature

@@ -21,6 +21,13 @@ std::string clock_text(double seconds) {
   return buf;
 }
 
+namespace {
+// ", run 12:34" while later epochs remain: the whole run's training time left.
+std::string run_eta(const distill::StepProgress& p) {
+  return p.epoch < p.epochs ? ", run " + clock_text(p.run_eta_seconds) : std::string();
+}
+}  // namespace
+
 ProgressPrinter::ProgressPrinter(std::string run_name, bool quiet)
     : name_(std::move(run_name)), quiet_(quiet), tty_(isatty(STDERR_FILENO) == 1) {}
 
@@ -44,10 +51,10 @@ void ProgressPrinter::on_step(const distill::StepProgress& p) {
     const int filled = static_cast<int>(kWidth * p.step / std::max<std::int64_t>(p.steps, 1));
     std::string bar(static_cast<size_t>(filled), '#');
     bar.resize(kWidth, '.');
-    std::fprintf(stderr, "\r\033[K[%s] epoch %lld/%lld [%s] %lld/%lld loss %.4f %.0f img/s ETA %s", name_.c_str(),
+    std::fprintf(stderr, "\r\033[K[%s] epoch %lld/%lld [%s] %lld/%lld loss %.4f %.0f img/s ETA %s%s", name_.c_str(),
                  static_cast<long long>(p.epoch), static_cast<long long>(p.epochs), bar.c_str(),
                  static_cast<long long>(p.step), static_cast<long long>(p.steps), p.loss, p.images_per_second,
-                 clock_text(p.eta_seconds).c_str());
+                 clock_text(p.eta_seconds).c_str(), run_eta(p).c_str());
     bar_open_ = true;
     return;
   }
@@ -56,9 +63,10 @@ void ProgressPrinter::on_step(const distill::StepProgress& p) {
   if (p.step % every != 0 && p.step != p.steps) return;
   if (p.step == last_reported_step_) return;
   last_reported_step_ = p.step == p.steps ? 0 : p.step;
-  std::fprintf(stderr, "[%s] epoch %lld/%lld step %lld/%lld loss %.4f %.0f img/s ETA %s\n", name_.c_str(),
+  std::fprintf(stderr, "[%s] epoch %lld/%lld step %lld/%lld loss %.4f %.0f img/s ETA %s%s\n", name_.c_str(),
                static_cast<long long>(p.epoch), static_cast<long long>(p.epochs), static_cast<long long>(p.step),
-               static_cast<long long>(p.steps), p.loss, p.images_per_second, clock_text(p.eta_seconds).c_str());
+               static_cast<long long>(p.steps), p.loss, p.images_per_second, clock_text(p.eta_seconds).c_str(),
+               run_eta(p).c_str());
 }
 
 void ProgressPrinter::on_epoch(const distill::EpochRecord& r) {
@@ -69,7 +77,8 @@ void ProgressPrinter::on_epoch(const distill::EpochRecord& r) {
     std::snprintf(buf, sizeof buf, " %s %.4f", n.c_str(), v);
     terms += buf;
   }
-  std::fprintf(stderr, "[%s] epoch %lld: train loss %.4f (%s ) | test acc %.2f%% loss %.4f | lr %.3g | %.0f img/s, %s\n",
+  std::fprintf(stderr,
+               "[%s] epoch %lld: train loss %.4f (%s ) | test acc %.2f%% loss %.4f | lr %.3g | %.0f img/s, %s\n",
                name_.c_str(), static_cast<long long>(r.epoch), r.train_loss, terms.c_str(), r.eval_accuracy * 100.0,
                r.eval_loss, r.lr, r.images_per_second, clock_text(r.train_seconds + r.eval_seconds).c_str());
 }

@@ -95,8 +95,8 @@ void draw_panel(std::ostringstream& svg, const Panel& p, const std::string& titl
       << "</text>\n";
   for (double t : ticks(p.ylo, p.yhi)) {
     svg << "<line x1='" << p.x0 << "' x2='" << p.x0 + p.w << "' y1='" << p.py(t) << "' y2='" << p.py(t)
-        << "' stroke='#ddd'/>\n<text x='" << p.x0 - 6 << "' y='" << p.py(t) + 4
-        << "' text-anchor='end' font-size='11'>" << fmt(unit == "%" ? "%.1f" : "%.3g", t) << "</text>\n";
+        << "' stroke='#ddd'/>\n<text x='" << p.x0 - 6 << "' y='" << p.py(t) + 4 << "' text-anchor='end' font-size='11'>"
+        << fmt(unit == "%" ? "%.1f" : "%.3g", t) << "</text>\n";
   }
   for (double e : ticks(1, p.xmax, 6)) {
     if (std::fabs(e - std::round(e)) > 1e-9) continue;
@@ -158,8 +158,7 @@ std::string curves_svg(const std::vector<const RunSeries*>& runs) {
   for (size_t i = 0; i < runs.size(); ++i) {
     const double x = 70 + 150 * static_cast<double>(i);
     svg << "<line x1='" << x << "' x2='" << x + 24 << "' y1='382' y2='382' stroke='" << kColors[i]
-        << "' stroke-width='3'/><text x='" << x + 30 << "' y='386' font-size='12'>" << runs[i]->name
-        << "</text>\n";
+        << "' stroke-width='3'/><text x='" << x + 30 << "' y='386' font-size='12'>" << runs[i]->name << "</text>\n";
   }
   svg << "</svg>\n";
   return svg.str();
@@ -187,8 +186,8 @@ std::string write_report(const std::string& dir, const ReportInput& in) {
   }
   std::vector<double> gains;
   for (size_t i = 0; i < in.kd.per_seed.size() && i < in.baseline.per_seed.size(); ++i)
-    gains.push_back((in.kd.per_seed[i].train.final_eval.accuracy -
-                     in.baseline.per_seed[i].train.final_eval.accuracy) * 100.0);
+    gains.push_back((in.kd.per_seed[i].train.final_eval.accuracy - in.baseline.per_seed[i].train.final_eval.accuracy) *
+                    100.0);
   const double gain = mean(gains);
   md << "\n**Distillation " << (gain > 0 ? "gained" : "did not help:") << " " << fmt("%+.2f", gain)
      << " points** of test accuracy over the baseline student trained with the same recipe and seed";

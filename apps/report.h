@@ -13,7 +13,7 @@ namespace app {
 
 // One of the pipeline's runs (teacher, baseline, kd) over all seeds.
 struct RunSeries {
-  std::string name;                  // "teacher", "baseline", "kd"
+  std::string name;                   // "teacher", "baseline", "kd"
   std::vector<StageResult> per_seed;  // one per seed, in seed order
 
   double mean_accuracy() const;

@@ -34,8 +34,8 @@ void write_run_info(const std::string& dir, const CLI::App& cmd, const Device& d
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   require<IoError>(!ec, "cannot create the run directory ", dir, ": ", ec.message());
-  const std::string toml = "# kdcu " + cmd.get_name() + ": the resolved options of this run (kdcu " +
-                           cmd.get_name() + " --config " + datasets::join_path(dir, "config.toml") + " repeats it)\n" +
+  const std::string toml = "# kdcu " + cmd.get_name() + ": the resolved options of this run (kdcu " + cmd.get_name() +
+                           " --config " + datasets::join_path(dir, "config.toml") + " repeats it)\n" +
                            cmd.config_to_str(true, false);
   datasets::write_file_atomic(datasets::join_path(dir, "config.toml"), toml.data(), toml.size());
   char host[256] = "unknown";

@@ -3,9 +3,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "core/device.h"
 

@@ -3,10 +3,9 @@
 // (accuracy, parameters, FLOPs, latency, time).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "apps/options.h"
 #include "distill/evaluate.h"

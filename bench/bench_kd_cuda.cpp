@@ -88,9 +88,7 @@ class L2Flush {
     bytes_ = std::max<size_t>(static_cast<size_t>(l2) * 4, size_t(64) << 20);
     buffer_ = empty({static_cast<std::int64_t>(bytes_ / 4)}, DType::F32, Device::cuda(kDevice));
   }
-  void operator()() {
-    kdcu::cuda::memset_bytes(buffer_.raw_data(), ++byte_ & 0xff, bytes_, kDevice);
-  }
+  void operator()() { kdcu::cuda::memset_bytes(buffer_.raw_data(), ++byte_ & 0xff, bytes_, kDevice); }
   size_t bytes() const { return bytes_; }
 
  private:
@@ -104,9 +102,8 @@ double copy_bandwidth(EventTimer& timer) {
   const std::int64_t n = std::int64_t(1) << 28;  // 1 GiB of f32
   const Tensor a = zeros({n}, DType::F32, Device::cuda(kDevice)), b = empty({n}, DType::F32, Device::cuda(kDevice));
   const size_t bytes = static_cast<size_t>(n) * 4;
-  const double s = timer.median_s([] {},
-                                  [&] { kdcu::cuda::copy_device_to_device(b.raw_data(), a.raw_data(), bytes, kDevice); },
-                                  2, 20);
+  const double s = timer.median_s(
+      [] {}, [&] { kdcu::cuda::copy_device_to_device(b.raw_data(), a.raw_data(), bytes, kDevice); }, 2, 20);
   return 2.0 * static_cast<double>(bytes) / s;
 }
 

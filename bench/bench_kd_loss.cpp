@@ -33,8 +33,10 @@ Tensor composed_kd(const Tensor& s, const Tensor& t, double T) {
 int main(int argc, char** argv) {
   bool json = false, quick = false;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--json") == 0) json = true;
-    else if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    if (std::strcmp(argv[i], "--json") == 0)
+      json = true;
+    else if (std::strcmp(argv[i], "--quick") == 0)
+      quick = true;
     else {
       std::fprintf(stderr, "bench_kd_loss: unknown option '%s' (expected --json, --quick)\n", argv[i]);
       return 2;
@@ -71,8 +73,8 @@ int main(int argc, char** argv) {
           composed.median_s, gbs);
     } else {
       const std::string shape = std::to_string(B) + " x " + std::to_string(C);
-      std::printf("%-14s %14.1f %14.1f %9.2fx %12.2f\n", shape.c_str(), fused.median_s * 1e6,
-                  composed.median_s * 1e6, composed.median_s / fused.median_s, gbs);
+      std::printf("%-14s %14.1f %14.1f %9.2fx %12.2f\n", shape.c_str(), fused.median_s * 1e6, composed.median_s * 1e6,
+                  composed.median_s / fused.median_s, gbs);
     }
   }
   return 0;

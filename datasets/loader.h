@@ -17,9 +17,9 @@ namespace kdcu {
 namespace datasets {
 
 struct Batch {
-  Tensor images;                       // f32 [B, C, H, W] on LoaderOptions::device
-  Tensor labels;                       // i64 [B]
-  Tensor indices;                      // i64 [B]: each sample's index in the loader's data set (for per-sample caches)
+  Tensor images;   // f32 [B, C, H, W] on LoaderOptions::device
+  Tensor labels;   // i64 [B]
+  Tensor indices;  // i64 [B]: each sample's index in the loader's data set (for per-sample caches)
   // Per-sample side data that LoaderOptions::transform adds (e.g. cached teacher logits, looked
   // up by `indices`); moved to the device with the rest.
   std::vector<Tensor> extras;
@@ -34,8 +34,11 @@ struct LoaderOptions {
   Normalization normalization;  // empty: x / 255 only
   Augmentation augmentation;
   int prefetch = 4;  // batches built ahead by the background thread; 0 = built inside next(), no thread
-  // Where batches go, by Tensor::to in the background thread. (Pinned host buffers with
-  // asynchronous copies, or the whole data set kept on the GPU, are not written yet.)
+  // Where batches go, by Tensor::to in the background thread (pageable copies; pinned buffers
+  // are not written). To keep the whole data set on the GPU instead and gather each batch there,
+  // see distill/resident_data.h (ResidentLoader, TrainBatches, --data-residency): it needs the
+  // row gather of ops/, which this library does not link, and reuses epoch_order and
+  // lookup_table below, so its batches are bitwise this loader's.
   Device device = Device::cpu();
   // Optional extra step on each host batch, in the background thread, before the device move.
   // An exception it throws reaches the consumer's next().
@@ -68,6 +71,9 @@ class DataLoader {
   // The sample order of `epoch` (before batching): a permutation drawn from (seed, epoch), or
   // 0..N-1 without shuffle.
   std::vector<std::int64_t> epoch_order(std::int64_t epoch) const;
+
+  // The normalisation lookup every image goes through, [C, 256]: lookup_table()[c * 256 + x].
+  const std::vector<float>& lookup_table() const { return table_; }
 
   // Starts (or restarts) `epoch`: a batch still being built for an earlier epoch is abandoned.
   void start_epoch(std::int64_t epoch);

@@ -90,7 +90,11 @@ EvalResult evaluate(nn::Model& model, const datasets::Dataset& data, const datas
   datasets::Batch b;
   while (loader->next(b)) {
     const Tensor logits = model(as_model_input(model, b.images));
-    loss_sum += ops::cross_entropy(logits, b.labels, 0.0, ops::Reduction::Sum).item<double>();
+    const double batch_loss = ops::cross_entropy(logits, b.labels, 0.0, ops::Reduction::Sum).item<double>();
+    // On CUDA a bad label makes the loss NaN and is reported by the deferred check (before the
+    // confusion matrix below would index by it).
+    if (!std::isfinite(batch_loss)) ops::check_deferred_label_errors(logits.device());
+    loss_sum += batch_loss;
     const std::vector<std::int64_t> pred = ops::argmax(logits, 1).to_vector<std::int64_t>();
     const std::vector<std::int64_t> truth = b.labels.to_vector<std::int64_t>();
     for (size_t i = 0; i < pred.size(); ++i) {

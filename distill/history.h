@@ -4,10 +4,9 @@
 // loss terms in the order they were computed, and a resumed run's columns stay in that order.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "distill/trainer.h"
 

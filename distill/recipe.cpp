@@ -28,8 +28,8 @@ std::vector<double> parse_milestones(const std::string& text) {
     } catch (const std::exception&) {
       used = 0;
     }
-    require<ValueError>(used == item.size() && used > 0 && v > 0.0 && std::isfinite(v), "--milestones '", text,
-                        "': '", item, "' is not a positive number of epochs (expected e.g. 5,8)");
+    require<ValueError>(used == item.size() && used > 0 && v > 0.0 && std::isfinite(v), "--milestones '", text, "': '",
+                        item, "' is not a positive number of epochs (expected e.g. 5,8)");
     out.push_back(v);
   }
   require<ValueError>(!out.empty(), "--milestones is empty: the multistep schedule needs epochs, e.g. 5,8");
@@ -41,13 +41,16 @@ std::vector<double> parse_milestones(const std::string& text) {
 void OptimConfig::validate() const {
   require<ValueError>(optimizer == "sgd" || optimizer == "adam" || optimizer == "adamw", "unknown optimizer '",
                       optimizer, "' (expected sgd, adam or adamw)");
-  require<ValueError>(schedule == "constant" || schedule == "cosine" || schedule == "step" ||
-                          schedule == "multistep" || schedule == "onecycle",
+  require<ValueError>(schedule == "constant" || schedule == "cosine" || schedule == "step" || schedule == "multistep" ||
+                          schedule == "onecycle",
                       "unknown LR schedule '", schedule, "' (expected constant, cosine, step, multistep or onecycle)");
   require<ValueError>(std::isfinite(lr) && lr > 0.0, "the learning rate must be finite and > 0, found ", lr);
-  const std::pair<const char*, double> non_negative[] = {
-      {"momentum", momentum},       {"weight decay", weight_decay},        {"min lr", min_lr},
-      {"warm-up epochs", warmup_epochs}, {"clip grad norm", clip_grad_norm}, {"step epochs", step_epochs}};
+  const std::pair<const char*, double> non_negative[] = {{"momentum", momentum},
+                                                         {"weight decay", weight_decay},
+                                                         {"min lr", min_lr},
+                                                         {"warm-up epochs", warmup_epochs},
+                                                         {"clip grad norm", clip_grad_norm},
+                                                         {"step epochs", step_epochs}};
   for (const auto& [what, v] : non_negative)
     require<ValueError>(finite_non_negative(v), "the ", what, " must be finite and >= 0, found ", v);
   require<ValueError>(step_gamma > 0.0 && step_gamma <= 1.0, "the step schedule's gamma must be in (0, 1], found ",
@@ -80,10 +83,8 @@ std::unique_ptr<nn::Optimizer> make_optimizer(const OptimConfig& c, nn::NamedTen
     return std::make_unique<nn::SGD>(std::move(params), c.lr, c.momentum, 0.0, c.weight_decay,
                                      c.nesterov && c.momentum > 0.0);
   if (c.optimizer == "adam")
-    return std::make_unique<nn::Adam>(std::move(params), c.lr, std::make_pair(c.beta1, c.beta2), c.eps,
-                                      c.weight_decay);
-  return std::make_unique<nn::AdamW>(std::move(params), c.lr, std::make_pair(c.beta1, c.beta2), c.eps,
-                                     c.weight_decay);
+    return std::make_unique<nn::Adam>(std::move(params), c.lr, std::make_pair(c.beta1, c.beta2), c.eps, c.weight_decay);
+  return std::make_unique<nn::AdamW>(std::move(params), c.lr, std::make_pair(c.beta1, c.beta2), c.eps, c.weight_decay);
 }
 
 nn::LrSchedulePtr make_schedule(const OptimConfig& c, std::int64_t epochs, std::int64_t steps_per_epoch) {

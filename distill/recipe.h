@@ -21,13 +21,13 @@ struct OptimConfig {
   bool nesterov = true;   // sgd (needs momentum > 0)
   double weight_decay = 5e-4;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam, adamw
-  std::string schedule = "cosine";  // constant, cosine, step, multistep, onecycle
-  double step_gamma = 0.1;          // step / multistep: the factor
-  double step_epochs = 0.0;         // step: epochs between decays (0: a third of the run)
-  std::string milestones;           // multistep: comma-separated epochs, e.g. "5,8"
-  double min_lr = 0.0;              // cosine: the final lr
-  double warmup_epochs = 0.0;       // linear warm-up from 0.1 lr (not with onecycle, which has its own)
-  double clip_grad_norm = 0.0;      // > 0: clip the global L2 norm of the gradients to this
+  std::string schedule = "cosine";                // constant, cosine, step, multistep, onecycle
+  double step_gamma = 0.1;                        // step / multistep: the factor
+  double step_epochs = 0.0;                       // step: epochs between decays (0: a third of the run)
+  std::string milestones;                         // multistep: comma-separated epochs, e.g. "5,8"
+  double min_lr = 0.0;                            // cosine: the final lr
+  double warmup_epochs = 0.0;                     // linear warm-up from 0.1 lr (not with onecycle, which has its own)
+  double clip_grad_norm = 0.0;                    // > 0: clip the global L2 norm of the gradients to this
 
   // ValueError for an unknown name or a value outside its domain, naming it.
   void validate() const;

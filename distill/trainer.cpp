@@ -14,10 +14,12 @@
 #include "datasets/file_io.h"
 #include "datasets/loader.h"
 #include "distill/history.h"
+#include "distill/resident_data.h"
 #include "distill/soft_label_cache.h"
 #include "nn/checkpoint.h"
 #include "nn/clip.h"
 #include "ops/elementwise.h"
+#include "ops/loss.h"
 
 namespace kdcu {
 namespace distill {
@@ -55,8 +57,7 @@ ModelOutputs run_model(nn::Model& model, const Tensor& x, const std::vector<std:
   return out;
 }
 
-std::string recipe_text(const nn::Model& student, const DistillLoss& loss, const TrainConfig& c,
-                        std::size_t teachers) {
+std::string recipe_text(const nn::Model& student, const DistillLoss& loss, const TrainConfig& c, std::size_t teachers) {
   return cat("student=", student.name(), "(", student.config().str(), ") teachers=", teachers,
              " loss=", loss.config().describe(), " epochs=", c.epochs, " batch=", c.batch_size,
              " optim=", c.optim.describe(), " seed=", c.seed, " crop=", c.augmentation.crop_padding,
@@ -126,20 +127,22 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
         continue;
       }
       const std::string path = datasets::join_path(
-          dir, cat("soft-labels-", k, "-", teachers[k]->name().empty() ? "model" : teachers[k]->name(), ".safetensors"));
+          dir,
+          cat("soft-labels-", k, "-", teachers[k]->name().empty() ? "model" : teachers[k]->name(), ".safetensors"));
       SoftLabels s = load_or_build_soft_labels(path, *teachers[k], train, norm, dev, cfg.eval_batch_size);
-      obs.on_message(s.built ? cat("soft labels of teacher ", k + 1, ": built in ", s.seconds, " s (", s.why,
-                                   ") -> ", s.path)
-                             : cat("soft labels of teacher ", k + 1, ": read from ", s.path));
+      obs.on_message(
+          s.built ? cat("soft labels of teacher ", k + 1, ": built in ", s.seconds, " s (", s.why, ") -> ", s.path)
+                  : cat("soft labels of teacher ", k + 1, ": read from ", s.path));
       soft.push_back(s.logits);
     }
     result.cache_seconds = seconds_since(t0);
     result.used_cache = true;
   } else if (!teachers.empty() && loss.config().uses_teacher()) {
-    obs.on_message(cat("teachers run online every step (", loss.needs_teacher_features() ? "feature terms"
-                                                           : cfg.augmentation.enabled()  ? "augmentation"
-                                                           : cfg.teacher_bn_train        ? "teacher BN in train mode"
-                                                                                         : "cache off",
+    obs.on_message(cat("teachers run online every step (",
+                       loss.needs_teacher_features() ? "feature terms"
+                       : cfg.augmentation.enabled()  ? "augmentation"
+                       : cfg.teacher_bn_train        ? "teacher BN in train mode"
+                                                     : "cache off",
                        ")"));
   }
 
@@ -152,13 +155,13 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
   lo.augmentation = cfg.augmentation;
   lo.prefetch = cfg.prefetch;
   lo.device = dev;
-  if (!soft.empty()) {
-    lo.transform = [&soft](datasets::Batch& b) {
-      for (const Tensor& table : soft) b.extras.push_back(gather_rows(table, b.indices));
-    };
-  }
+  // Host loader or the whole set resident on the device (resident_data.h); either way the
+  // soft-label rows of each batch arrive in Batch::extras, looked up by the samples' indices.
   std::shared_ptr<const datasets::Dataset> train_view(&train, [](const datasets::Dataset*) {});
-  datasets::DataLoader loader(train_view, lo);
+  TrainBatches loader(train_view, lo, cfg.data_residency, soft);
+  if (loader.resident() || cfg.data_residency != DataResidency::Auto || dev.is_cuda())
+    obs.on_message(cat("training data: ", loader.resident() ? "resident on " + dev.str() : std::string("host loader"),
+                       " (", loader.decision().why, ")"));
   const std::int64_t steps_per_epoch = loader.batches_per_epoch();
   const std::int64_t total_steps = steps_per_epoch * cfg.epochs;
 
@@ -219,8 +222,8 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
         autograd::NoGradGuard no_grad;
         for (std::size_t k = 0; k < teachers.size(); ++k) {
           if (!soft.empty()) {
-            t_out[k].logits = b.extras[k].dtype() == s_out.logits.dtype() ? b.extras[k]
-                                                                          : b.extras[k].to(s_out.logits.dtype());
+            t_out[k].logits =
+                b.extras[k].dtype() == s_out.logits.dtype() ? b.extras[k] : b.extras[k].to(s_out.logits.dtype());
           } else {
             t_out[k] = run_model(*teachers[k], as_model_input(*teachers[k], b.images), t_features[k]);
           }
@@ -230,10 +233,12 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
       const double value = last.total.item<double>();
       ++step;
       if (!std::isfinite(value)) {
-        std::string where = result.history.empty() ? std::string("no epoch has completed, so nothing was saved")
-                            : write ? cat("the files of epoch ", result.history.back().epoch, " in ", cfg.out_dir,
-                                          " are kept")
-                                    : "nothing is written without an output directory";
+        // On CUDA a bad label shows up here as a NaN row; the device's record of it is the clearer error.
+        ops::check_deferred_label_errors(last.total.device());
+        std::string where =
+            result.history.empty() ? std::string("no epoch has completed, so nothing was saved")
+            : write ? cat("the files of epoch ", result.history.back().epoch, " in ", cfg.out_dir, " are kept")
+                    : "nothing is written without an output directory";
         throw ValueError(cat("training stopped: the loss is ", value, " at epoch ", epoch + 1, ", step ", step, "/",
                              steps_per_epoch, " (terms: ", describe_terms(last), "; lr ", optimizer->lr(),
                              "). Lower the learning rate or enable --clip-grad-norm; ", where));
@@ -258,7 +263,9 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
       p.loss = loss_sum / static_cast<double>(seen);
       p.elapsed_seconds = seconds_since(t0);
       p.images_per_second = static_cast<double>(seen) / std::max(p.elapsed_seconds, 1e-9);
-      p.eta_seconds = p.elapsed_seconds / static_cast<double>(step) * static_cast<double>(steps_per_epoch - step);
+      const double per_step = p.elapsed_seconds / static_cast<double>(step);
+      p.eta_seconds = per_step * static_cast<double>(steps_per_epoch - step);
+      p.run_eta_seconds = p.eta_seconds + per_step * static_cast<double>(steps_per_epoch * (cfg.epochs - epoch - 1));
       obs.on_step(p);
     }
     EpochRecord r;

@@ -14,6 +14,7 @@
 #include "distill/distill_loss.h"
 #include "distill/evaluate.h"
 #include "distill/recipe.h"
+#include "distill/resident_data.h"
 #include "nn/model.h"
 
 namespace kdcu {
@@ -35,7 +36,10 @@ struct TrainConfig {
   std::string out_dir;    // "" = write nothing
   Device device = Device::cpu();
   std::int64_t eval_batch_size = 500;
-  int prefetch = 4;     // batches the loader builds ahead
+  int prefetch = 4;  // batches the loader builds ahead
+  // Host DataLoader, or the whole training set kept on the device with batches gathered there
+  // (resident_data.h). Auto: resident on CUDA when there is no augmentation and the set fits.
+  DataResidency data_residency = DataResidency::Auto;
   bool resume = false;  // continue from <out_dir>/checkpoint.safetensors when it exists
 
   void validate() const;  // ValueError naming the bad value
@@ -46,7 +50,7 @@ struct EpochRecord {
   std::int64_t epoch = 0;  // 1-based
   double lr = 0.0;         // of the epoch's last step
   double temperature = 0.0, kd_weight = 0.0;
-  double train_loss = 0.0;                                   // mean over the epoch's samples
+  double train_loss = 0.0;                                  // mean over the epoch's samples
   std::vector<std::pair<std::string, double>> train_terms;  // each term, unweighted, mean over samples
   double eval_loss = 0.0, eval_accuracy = 0.0;
   double train_seconds = 0.0, eval_seconds = 0.0;
@@ -60,6 +64,7 @@ struct StepProgress {
   double loss = 0.0;                   // running mean of the epoch so far
   double images_per_second = 0.0;
   double elapsed_seconds = 0.0, eta_seconds = 0.0;  // of the epoch
+  double run_eta_seconds = 0.0;  // training left in the run at this epoch's pace (evaluation not counted)
 };
 
 // Receives what the loop does; the library itself prints nothing. Every method may be left as is.
@@ -76,10 +81,10 @@ struct TrainResult {
   EvalResult final_eval;             // the last epoch's model on the evaluation set
   std::int64_t best_epoch = 0;
   double best_accuracy = 0.0;
-  double train_seconds = 0.0;   // training epochs (without evaluation) + building the soft labels
-  double cache_seconds = 0.0;   // of which: running the teachers for the soft-label cache
+  double train_seconds = 0.0;  // training epochs (without evaluation) + building the soft labels
+  double cache_seconds = 0.0;  // of which: running the teachers for the soft-label cache
   bool used_cache = false;
-  std::int64_t resumed_from_epoch = 0;  // 0 = a fresh run
+  std::int64_t resumed_from_epoch = 0;                // 0 = a fresh run
   std::string best_path, last_path, checkpoint_path;  // empty without out_dir
 };
 

@@ -4,6 +4,7 @@
 #include "ops/loss.h"
 
 #include <cmath>
+#include <optional>
 
 #include "core/autograd.h"
 #include "core/factories.h"
@@ -175,15 +176,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_sm
           kernels::cpu::cross_entropy_forward<T>(logits.data<T>(), y, rows.data<T>(), N, C, T(label_smoothing));
         },
         [&](auto) {
-          // The label check reads its answer back to the host (a wait on the device's stream).
-          const int dev = logits.device().index;
-          const std::int64_t* y = labels.data<std::int64_t>();
-          const std::int64_t bad = kernels::cuda::first_bad_label(y, N, C, dev);
-          std::int64_t label = 0;
-          if (bad >= 0) kdcu::cuda::copy_device_to_host(&label, y + bad, sizeof(label), dev);
-          require<ValueError>(bad < 0, op, ": label ", label, " in row ", bad, " is out of range for ", C,
-                              " classes (expected 0 <= label < ", C, ")");
-          kernels::cuda::cross_entropy_forward<T>(logits.data<T>(), y, rows.data<T>(), N, C, T(label_smoothing), dev);
+          // No check here: its answer would have to come back to the host (a wait on the device's
+          // stream). A bad label's row is NaN, and check_deferred_label_errors reports it.
+          kernels::cuda::cross_entropy_forward<T>(logits.data<T>(), labels.data<std::int64_t>(), rows.data<T>(), N, C,
+                                                  T(label_smoothing), logits.device().index);
         });
   });
   const double scale = reduction_scale(reduction, N, N);
@@ -197,6 +193,18 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_sm
                      });
   }
   return out;
+}
+
+void check_deferred_label_errors(const Device& device) {
+  if (!device.is_cuda() || !kdcu::cuda::available()) return;  // the CPU checks at the call
+  kernels::on_device(
+      device, [](auto) {},
+      [&](auto) {
+        const std::optional<kernels::cuda::LabelError> e = kernels::cuda::take_label_error(device.index);
+        if (e)
+          throw ValueError(cat("cross_entropy: label ", e->label, " in row ", e->row, " is out of range for ",
+                               e->classes, " classes (expected 0 <= label < ", e->classes, ")"));
+      });
 }
 
 // --------------------------------------------------------------------------- mean squared error

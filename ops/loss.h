@@ -18,8 +18,18 @@ Reduction parse_reduction(const std::string& name);  // the inverse; ValueError 
 
 // logits [N, C] floating, labels [N] i64 in [0, C). loss_i = (1-e)(-log p[i, y_i]) + e mean_c(-log p[i, c])
 // with e = label_smoothing in [0, 1]. Reductions: Mean (over N), Sum, None ([N]); BatchMean is a ValueError.
+// A label outside [0, C) is a ValueError at the call on the CPU. On CUDA the check is deferred, so
+// the call never waits for the device: that row's loss and gradient are NaN (so a reduced loss is
+// NaN) and check_deferred_label_errors raises the CPU's error later. The trainer and evaluate call
+// it when a loss comes back non-finite; other CUDA callers that read a NaN loss should too.
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0,
                      Reduction reduction = Reduction::Mean);
+
+// The deferred half of cross_entropy's label check on CUDA: throws ValueError "cross_entropy: label
+// L in row R is out of range for C classes (expected 0 <= label < C)" for the first call on `device`
+// that saw a bad label since the last check (its smallest bad row), and clears the record. It waits
+// for the device's stream, so it belongs on an error path. A no-op on the CPU and without CUDA.
+void check_deferred_label_errors(const Device& device);
 
 // (input - target)^2 for same-shape tensors; Mean (over all elements), Sum or None. Both get gradients.
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);

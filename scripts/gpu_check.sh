@@ -136,7 +136,7 @@ step build 300 "cmake --build $build -j $jobs" && {
   step test_gpu 150 "ctest --test-dir $build -L gpu -j 8 --output-on-failure --timeout 120"
   step bench_kd_cuda 60 "$build/bench/bench_kd_cuda && $build/bench/bench_kd_cuda --json > $logs/bench_kd_cuda.jsonl"
   step bench_vs_torch 90 "python3 bench/compare_torch_cuda.py --bench $build/bench/bench_kd_cuda"
-  step bench_train_step 90 "for m in cnn_small resnet20; do $build/bench/bench_train_step --model \$m --batch 256 --steps 20 --device cuda; done"
+  step bench_train_step 180 "timeout -k 5 150 python3 bench/compare_torch_train.py --bench $build/bench/bench_train_step --device cuda --batch 256 --steps 20 || { echo 'compare_torch_train.py failed: bench_train_step alone'; for m in cnn_small resnet20; do $build/bench/bench_train_step --model \$m --batch 256 --steps 20 --device cuda; done; }"
   step pipeline_default 240 "$bin pipeline --device cuda --out $logs/pipeline --json > $logs/pipeline.json"
   step test_cpu_slow 200 "ctest --test-dir $build -LE gpu -j $jobs --output-on-failure --timeout 180"
   if [ "$sanitize" -eq 1 ]; then

@@ -7,9 +7,12 @@
 // only known at backward time, and precomputing d(student) in the forward would cost a (B, C)
 // write plus a read, more than the backward's re-read of s and t. With a scalar upstream gradient
 // the KD backward needs no reduction at all (sum_c p_t,c = 1): ds = T g (p_s - p_t), elementwise.
+// Labels are checked in the kernels themselves, with no answer sent back (see loss.h): a bad one
+// makes its row NaN and goes in the device's record, read only on the error path.
+#include <atomic>
+
 #include "core/cuda_check.h"
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/fill.h"
 #include "kernels/cuda/loss.h"
 #include "kernels/cuda/reduce_util.cuh"
 
@@ -20,11 +23,58 @@ namespace {
 
 // ------------------------------------------------------------------ labels
 
-__global__ void first_bad_label_kernel(const std::int64_t* labels, std::int64_t N, std::int64_t C,
-                                       unsigned long long* first) {
-  // atomicMin on an integer: the answer (the smallest bad row) does not depend on the order.
-  for (const std::int64_t i : grid_stride(N))
-    if (labels[i] < 0 || labels[i] >= C) atomicMin(first, static_cast<unsigned long long>(i));
+// The record of a bad label. A __device__ variable: each device has its own copy, set up when the
+// module loads, so there is nothing to allocate. `tag` names the launch that wrote it.
+struct LabelRecord {
+  unsigned long long row;  // kNoRow while clear
+  long long label, classes;
+  unsigned long long tag;
+  int lock;
+};
+constexpr unsigned long long kNoRow = ~0ull;
+__device__ LabelRecord label_record = {kNoRow, 0, 0, 0, 0};
+
+// Host: a tag per labelled launch (any device), so the record can tell its own launch from a later one.
+std::atomic<unsigned long long> launch_tags{0};
+unsigned long long next_tag() {
+  return ++launch_tags;
+}
+
+__device__ inline bool bad_label(std::int64_t y, std::int64_t C) {
+  return y < 0 || y >= C;
+}
+
+// Notes bad label y of row `row` (C classes) in launch `tag`: the record keeps the first launch that
+// saw one and, within it, the smallest row, whatever order the rows arrive in. Only bad rows come
+// here, so a spin lock does (sm_70+ schedules the lanes of a warp independently: lanes that contend
+// for it all progress). Within a launch the recorded row only decreases, so a stale read of it is
+// still a safe reason to skip.
+__device__ void record_bad_label(unsigned long long tag, std::int64_t row, std::int64_t y, std::int64_t C) {
+  volatile LabelRecord& r = label_record;
+  const unsigned long long u = static_cast<unsigned long long>(row);
+  if (r.row <= u) return;  // an earlier launch, or a smaller row of this one, is recorded already
+  int* lock = const_cast<int*>(&r.lock);
+  while (atomicCAS(lock, 0, 1) != 0) {
+  }
+  __threadfence();
+  if (r.row == kNoRow || (r.tag == tag && u < r.row)) {
+    r.tag = tag;
+    r.label = y;
+    r.classes = C;
+    r.row = u;
+  }
+  __threadfence();
+  atomicExch(lock, 0);
+}
+
+// Copies the record to `out` and clears it. One thread; nothing else runs on the stream meanwhile.
+__global__ void take_label_record_kernel(LabelRecord* out) {
+  out->row = label_record.row;
+  out->label = label_record.label;
+  out->classes = label_record.classes;
+  out->tag = label_record.tag;
+  out->lock = 0;
+  label_record.row = kNoRow;
 }
 
 // ------------------------------------------------------------------ cross-entropy
@@ -33,7 +83,7 @@ __global__ void first_bad_label_kernel(const std::int64_t* labels, std::int64_t 
 template <int W, bool kVec>
 __global__ void __launch_bounds__(1024)
     ce_forward_kernel(const float* __restrict__ x, const std::int64_t* __restrict__ labels, float* __restrict__ loss,
-                      std::int64_t N, std::int64_t C, double e) {
+                      std::int64_t N, std::int64_t C, double e, unsigned long long tag) {
   for_each_row<W>(N, [&](const auto& team, std::int64_t row, bool valid) {
     const std::int64_t len = valid ? C : 0;
     const float* xr = x + row * C;
@@ -47,7 +97,13 @@ __global__ void __launch_bounds__(1024)
       shifted = team.sum(shifted);
     }
     if (valid && team.rank() == 0) {
-      double value = lse - (static_cast<double>(xr[labels[row]]) - m);
+      const std::int64_t y = labels[row];
+      if (bad_label(y, C)) {  // no read outside the row: NaN, and the record for the deferred check
+        loss[row] = NAN;
+        record_bad_label(tag, row, y, C);
+        return;
+      }
+      double value = lse - (static_cast<double>(xr[y]) - m);
       if (e > 0.0) value = (1.0 - e) * value + e * (lse - shifted / static_cast<double>(C));
       loss[row] = static_cast<float>(value);
     }
@@ -69,8 +125,10 @@ __global__ void __launch_bounds__(1024)
     ms = team.max_sum(ms, 1.0f);
     if (!valid) return;  // nothing below synchronises
     const float m = ms.m, inv_s = static_cast<float>(1.0 / ms.s);
-    const double g = static_cast<double>(scale) * static_cast<double>(dloss[row * stride]);
     const std::int64_t y = labels[row];
+    // A bad label's row (NaN loss, recorded by the forward) gets a NaN gradient, not a plausible one.
+    const double g = bad_label(y, C) ? static_cast<double>(NAN)
+                                     : static_cast<double>(scale) * static_cast<double>(dloss[row * stride]);
     map_row<kVec>(team, xr, dx + row * C, len, [&](std::int64_t c, float v) {
       const double p = static_cast<double>(expf(v - m) * inv_s);
       return static_cast<float>(g * (p - (c == y ? on : off)));
@@ -240,7 +298,7 @@ template <int W, bool kVec>
 __global__ void __launch_bounds__(1024)
     kd_hard_forward_kernel(const float* __restrict__ s, const float* __restrict__ t,
                            const std::int64_t* __restrict__ labels, float* row_loss, double* stats, std::int64_t B,
-                           std::int64_t C, float t2, float inv_t, double alpha) {
+                           std::int64_t C, float t2, float inv_t, double alpha, unsigned long long tag) {
   for_each_row<W>(B, [&](const auto& team, std::int64_t row, bool valid) {
     const std::int64_t len = valid ? C : 0;
     const float *sr = s + row * C, *tr = t + row * C;
@@ -262,7 +320,10 @@ __global__ void __launch_bounds__(1024)
     sum1 = team.sum(sum1);
     if (valid && team.rank() == 0) {
       const double lse1 = log(sum1);
-      const double ce = lse1 - (static_cast<double>(sr[labels[row]]) - static_cast<double>(a.m));
+      const std::int64_t y = labels[row];
+      const bool bad = bad_label(y, C);  // as in the cross-entropy kernel: NaN, no read outside the row
+      if (bad) record_bad_label(tag, row, y, C);
+      const double ce = bad ? static_cast<double>(NAN) : lse1 - (static_cast<double>(sr[y]) - static_cast<double>(a.m));
       if (row_loss) row_loss[row] = static_cast<float>(alpha * kl + (1.0 - alpha) * ce);
       if (stats) {
         double* st = stats + row * 5;
@@ -283,8 +344,8 @@ __global__ void __launch_bounds__(1024)
     const double* st = stats + row * 5;
     const KdRow r = kd_row(static_cast<float>(st[0]), st[1], static_cast<float>(st[2]), st[3], inv_t);
     const float inv_s1 = static_cast<float>(exp(-st[4]));
-    const float g = scale * dloss[row * stride], gk = g * alpha * temp, gc = g * (1.0f - alpha);
     const std::int64_t y = labels[row];
+    const float g = bad_label(y, C) ? NAN : scale * dloss[row * stride], gk = g * alpha * temp, gc = g * (1.0f - alpha);
     map_row2<kVec>(team, s + row * C, t + row * C, ds + row * C, C, [&](std::int64_t c, float sv, float tv) {
       const float p1 = expf(sv - r.ms) * inv_s1;
       return gk * (r.ps(sv) - r.pt(tv)) + gc * (p1 - (c == y ? 1.0f : 0.0f));
@@ -299,7 +360,7 @@ void ce_forward_impl(const float* x, const std::int64_t* labels, float* loss, st
   const RowPlan p = plan_rows(N, C, {x});
   visit_plan(p, [&](auto w, auto v) {
     kdcu::cuda::launch("cross_entropy", ce_forward_kernel<decltype(w)::value, decltype(v)::value>, p.grid, p.threads, 0,
-                       device, x, labels, loss, N, C, static_cast<double>(e));
+                       device, x, labels, loss, N, C, static_cast<double>(e), next_tag());
   });
 }
 
@@ -349,16 +410,14 @@ void kd_backward_impl(const float* s, const float* t, const double* stats, const
 
 }  // namespace
 
-std::int64_t first_bad_label(const std::int64_t* labels, std::int64_t N, std::int64_t C, int device) {
-  if (N <= 0) return -1;
-  DeviceScratch first(sizeof(std::int64_t), device);
-  auto* ptr = static_cast<std::int64_t*>(first.ptr);
-  fill<std::int64_t>(ptr, 1, N, device);
-  kdcu::cuda::launch("cross_entropy label check", first_bad_label_kernel, grid_for(N), kThreads, 0, device, labels, N,
-                     C, reinterpret_cast<unsigned long long*>(ptr));
-  std::int64_t host = N;
-  kdcu::cuda::copy_device_to_host(&host, ptr, sizeof(host), device);
-  return host < N ? host : -1;
+std::optional<LabelError> take_label_error(int device) {
+  DeviceScratch out(sizeof(LabelRecord), device);
+  auto* ptr = static_cast<LabelRecord*>(out.ptr);
+  kdcu::cuda::launch("take_label_error", take_label_record_kernel, 1, 1, 0, device, ptr);
+  LabelRecord host{};
+  kdcu::cuda::copy_device_to_host(&host, ptr, sizeof(host), device);  // waits for the stream
+  if (host.row == kNoRow) return std::nullopt;
+  return LabelError{static_cast<std::int64_t>(host.row), host.label, host.classes};
 }
 
 template <class T>
@@ -421,7 +480,7 @@ void kd_hard_forward(const float* s, const float* t, const std::int64_t* labels,
   visit_plan(p, [&](auto w, auto v) {
     kdcu::cuda::launch("kd_hard", kd_hard_forward_kernel<decltype(w)::value, decltype(v)::value>, p.grid, p.threads, 0,
                        device, s, t, labels, row_loss, stats, B, C, t2, inverse(temperature),
-                       static_cast<double>(alpha));
+                       static_cast<double>(alpha), next_tag());
   });
 }
 

@@ -10,20 +10,28 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 namespace kdcu {
 namespace kernels {
 namespace cuda {
 
-// The first row whose label is outside [0, C), or -1 when all are valid. Waits for the device
-// (the answer comes back to the host).  labels: (N)
-std::int64_t first_bad_label(const std::int64_t* labels, std::int64_t N, std::int64_t C, int device);
+// A label outside [0, C) is not checked before a launch (that would wait for the device). The
+// cross-entropy and hard-label KD kernels write NaN for its row's loss and gradient, never reading
+// out of the row, and note it in a record each device keeps: the first launch (in stream order)
+// that saw a bad label, with its smallest bad row. Nothing comes back to the host on the way.
+struct LabelError {
+  std::int64_t row, label, classes;
+};
+// Reads and clears `device`'s record (waits for the device's stream): for the error path only,
+// e.g. once a loss has come back NaN. nullopt when no bad label was seen since the last call.
+std::optional<LabelError> take_label_error(int device);
 
-// logits: (N, C), labels: (N) in [0, C), loss: (N)
+// logits: (N, C), labels: (N), loss: (N); a row with a bad label gets NaN (see take_label_error)
 template <class T>
 void cross_entropy_forward(const T* logits, const std::int64_t* labels, T* loss, std::int64_t N, std::int64_t C,
                            T label_smoothing, int device);
-// logits, dlogits: (N, C), labels: (N), dloss: (N) or (1) per dloss_stride
+// logits, dlogits: (N, C), labels: (N), dloss: (N) or (1) per dloss_stride; a bad label's row is NaN
 template <class T>
 void cross_entropy_backward(const T* logits, const std::int64_t* labels, const T* dloss, std::int64_t dloss_stride,
                             T scale, T* dlogits, std::int64_t N, std::int64_t C, T label_smoothing, int device);
@@ -51,7 +59,7 @@ void kd_kl_div_backward(const T* s, const T* t, const double* stats, const T* dl
 // Hard-label distillation, per row b: row_loss[b] = alpha T^2 KL(p_t || p_s) + (1 - alpha) CE(s_b, labels[b]),
 // p = softmax(logits / T), CE at temperature 1 without smoothing. stats (B, 5), when not null, gets
 // (max s, lse of s/T, max t, lse of t/T, lse of s) for the backward.
-// s, t: (B, C), labels: (B) in [0, C), row_loss: (B)
+// s, t: (B, C), labels: (B), row_loss: (B); a bad label's row_loss and ds rows are NaN, as for cross-entropy
 void kd_hard_forward(const float* s, const float* t, const std::int64_t* labels, float* row_loss, double* stats,
                      std::int64_t B, std::int64_t C, float temperature, float alpha, int device);
 // ds[b, c] = g_b (alpha T (softmax(s/T) - softmax(t/T)) + (1 - alpha) (softmax(s) - onehot(labels[b])))_c with

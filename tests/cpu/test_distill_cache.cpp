@@ -54,7 +54,8 @@ datasets::Dataset make_set(std::int64_t n, std::uint64_t seed) {
   d.height = d.width = kSide;
   d.num_classes = kClasses;
   Generator gen(seed);
-  for (float v : rand({n * kSide * kSide}, gen).to_vector<float>()) d.images.push_back(static_cast<std::uint8_t>(v * 255.0f));
+  for (float v : rand({n * kSide * kSide}, gen).to_vector<float>())
+    d.images.push_back(static_cast<std::uint8_t>(v * 255.0f));
   for (std::int64_t i = 0; i < n; ++i) d.labels.push_back(i % kClasses);
   d.validate();
   return d;
@@ -233,18 +234,26 @@ TEST(DistillCache, GatherRowsPicksRowsByIndex) {
 TEST(DistillCache, GatherRowsErrors) {
   const Tensor table = zeros({4, 3});
   EXPECT_TRUE(throws_with<ValueError>(
-      [&] { (void)distill::gather_rows(table, from_vector<std::int64_t>({0, 4})); },
+      [&] {
+        (void)distill::gather_rows(table, from_vector<std::int64_t>({0, 4}));
+      },
       "gather_rows: index 4 at position 1 is outside [0, 4)"));
   EXPECT_TRUE(throws_with<ValueError>([&] { (void)distill::gather_rows(table, from_vector<std::int64_t>({-1})); },
                                       "index -1 at position 0"));
-  EXPECT_TRUE(throws_with<DTypeError>([&] { (void)distill::gather_rows(zeros({4, 3}, DType::F64), from_vector<std::int64_t>({0})); },
-                                      "expected an f32 table and i64 indices; found f64 and i64"));
+  EXPECT_TRUE(throws_with<DTypeError>(
+      [&] {
+        (void)distill::gather_rows(zeros({4, 3}, DType::F64), from_vector<std::int64_t>({0}));
+      },
+      "expected an f32 table and i64 indices; found f64 and i64"));
   EXPECT_TRUE(throws_with<DTypeError>([&] { (void)distill::gather_rows(table, from_vector<float>({0.0f})); },
                                       "found f32 and f32"));
   EXPECT_TRUE(throws_with<ShapeError>([&] { (void)distill::gather_rows(zeros({12}), from_vector<std::int64_t>({0})); },
                                       "expected table [N, C] and indices [B]"));
   EXPECT_TRUE(throws_with<ShapeError>(
-      [&] { (void)distill::gather_rows(table, from_vector<std::int64_t>({0, 1}, {1, 2})); }, "indices [B]"));
+      [&] {
+        (void)distill::gather_rows(table, from_vector<std::int64_t>({0, 1}, {1, 2}));
+      },
+      "indices [B]"));
   EXPECT_THROW((void)distill::gather_rows(Tensor(), from_vector<std::int64_t>({0})), std::exception);
 }
 

@@ -69,7 +69,8 @@ datasets::Dataset noise_set(std::int64_t n, std::int64_t side, std::int64_t clas
   d.height = d.width = side;
   d.num_classes = classes;
   Generator gen(seed);
-  for (float v : rand({n * side * side}, gen).to_vector<float>()) d.images.push_back(static_cast<std::uint8_t>(v * 255.0f));
+  for (float v : rand({n * side * side}, gen).to_vector<float>())
+    d.images.push_back(static_cast<std::uint8_t>(v * 255.0f));
   for (std::int64_t i = 0; i < n; ++i) d.labels.push_back((i * 3 + 1) % classes);
   d.validate();
   return d;
@@ -180,9 +181,9 @@ TEST(DistillEvaluate, DataThatDoesNotFitIsValueError) {
   empty.images.clear();
   empty.labels.clear();
   EXPECT_TRUE(throws_with<ValueError>(eval(empty), "is empty"));
-  EXPECT_TRUE(throws_with<ValueError>(
-      [&] { (void)distill::evaluate(*model, noise_set(4, 8, 5, 1), norm, Device::cpu(), 0); },
-      "evaluation batch size must be >= 1, found 0"));
+  EXPECT_TRUE(
+      throws_with<ValueError>([&] { (void)distill::evaluate(*model, noise_set(4, 8, 5, 1), norm, Device::cpu(), 0); },
+                              "evaluation batch size must be >= 1, found 0"));
   EXPECT_TRUE(throws_with<ValueError>(
       [&] { (void)distill::predict_logits(*model, noise_set(4, 16, 5, 1), norm, Device::cpu()); },
       "predict_logits: the data set"));

@@ -100,7 +100,8 @@ TEST(DistillHistory, JsonRoundTrip) {
   for (size_t i = 0; i < r.train_terms.size(); ++i) EXPECT_EQ(b.train_terms[i].first, r.train_terms[i].first);
 
   const std::vector<EpochRecord> h = {record(1), record(2)};
-  const std::vector<EpochRecord> back = distill::history_from_json(nlohmann::ordered_json::parse(distill::history_to_json(h).dump()));
+  const std::vector<EpochRecord> back =
+      distill::history_from_json(nlohmann::ordered_json::parse(distill::history_to_json(h).dump()));
   ASSERT_EQ(back.size(), 2u);
   EXPECT_EQ(back[1].train_loss, h[1].train_loss);
   EXPECT_TRUE(distill::history_from_json(nlohmann::json::array()).empty());
@@ -110,7 +111,8 @@ TEST(DistillHistory, BadRecordsNameTheField) {
   const nlohmann::ordered_json good = distill::to_json(record(1));
   nlohmann::ordered_json j = good;
   j.erase("lr");
-  EXPECT_TRUE(throws_with<ValueError>([&] { (void)distill::epoch_from_json(j); }, "field 'lr' is missing or not a number"));
+  EXPECT_TRUE(
+      throws_with<ValueError>([&] { (void)distill::epoch_from_json(j); }, "field 'lr' is missing or not a number"));
   j = good;
   j["eval_accuracy"] = "high";
   EXPECT_TRUE(throws_with<ValueError>([&] { (void)distill::epoch_from_json(j); }, "field 'eval_accuracy'"));
@@ -123,7 +125,8 @@ TEST(DistillHistory, BadRecordsNameTheField) {
   j = good;
   j["train_terms"]["kd"] = "x";
   EXPECT_TRUE(throws_with<ValueError>([&] { (void)distill::epoch_from_json(j); }, "train term 'kd' is not a number"));
-  EXPECT_TRUE(throws_with<ValueError>([&] { (void)distill::epoch_from_json(nlohmann::json::array()); }, "field 'epoch'"));
+  EXPECT_TRUE(
+      throws_with<ValueError>([&] { (void)distill::epoch_from_json(nlohmann::json::array()); }, "field 'epoch'"));
   EXPECT_TRUE(throws_with<ValueError>([&] { (void)distill::history_from_json(good); }, "expected a JSON array"));
 }
 
@@ -131,8 +134,8 @@ TEST(DistillHistory, CsvColumnsStayAlignedAcrossTermOrders) {
   TempDir tmp;
   const std::string dir = tmp.path.string();
   // Epoch 1 as recorded (kd, ce, hint), epoch 2 back from JSON (ce, hint, kd).
-  const std::vector<EpochRecord> h = {record(1),
-                                      distill::epoch_from_json(nlohmann::ordered_json::parse(distill::to_json(record(2)).dump()))};
+  const std::vector<EpochRecord> h = {
+      record(1), distill::epoch_from_json(nlohmann::ordered_json::parse(distill::to_json(record(2)).dump()))};
   distill::write_metrics(dir, h);
   const auto rows = read_csv(dir + "/metrics.csv");
   ASSERT_EQ(rows.size(), 3u);
@@ -193,7 +196,8 @@ TEST(DistillHistory, CsvColumnOrderSurvivesJson) {
   fs::create_directories(b);
   const std::vector<EpochRecord> h = {record(1), record(2)};
   distill::write_metrics(a, h);
-  distill::write_metrics(b, distill::history_from_json(nlohmann::ordered_json::parse(distill::history_to_json(h).dump())));
+  distill::write_metrics(b,
+                         distill::history_from_json(nlohmann::ordered_json::parse(distill::history_to_json(h).dump())));
   const auto ha = read_csv(a + "/metrics.csv")[0], hb = read_csv(b + "/metrics.csv")[0];
   EXPECT_EQ(ha, hb);
 }

@@ -70,7 +70,7 @@ TEST(DistillRecipe, CosineWithWarmup) {
   c.min_lr = 0.001;
   c.warmup_epochs = 1;
   const auto s = distill::make_schedule(c, 5, 10);  // 50 steps, 10 of warm-up
-  EXPECT_NEAR(s->lr_at(0), 0.01, 1e-12);             // 0.1 lr
+  EXPECT_NEAR(s->lr_at(0), 0.01, 1e-12);            // 0.1 lr
   for (int k = 1; k <= 10; ++k) EXPECT_GT(s->lr_at(k), s->lr_at(k - 1)) << k;
   EXPECT_NEAR(s->lr_at(10), 0.1, 1e-12);  // the peak right after the warm-up
   for (int k = 11; k < 50; ++k) EXPECT_LT(s->lr_at(k), s->lr_at(k - 1)) << k;

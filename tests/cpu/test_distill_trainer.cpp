@@ -299,6 +299,15 @@ TEST(DistillTrainer, PlainTrainingLearns) {
   EXPECT_EQ(rec.steps.back().epochs, 6);
   EXPECT_EQ(rec.steps.back().step, 4);
   for (const auto& p : rec.steps) EXPECT_TRUE(std::isfinite(p.loss));
+  // The run's ETA covers the later epochs: at least this epoch's ETA, nothing left at the end.
+  for (const auto& p : rec.steps) {
+    EXPECT_GE(p.run_eta_seconds, p.eta_seconds);
+    if (p.epoch < p.epochs) {
+      EXPECT_GT(p.run_eta_seconds, 0.0);
+    }
+  }
+  EXPECT_EQ(rec.steps.back().run_eta_seconds, 0.0);
+  EXPECT_EQ(rec.steps.back().eta_seconds, 0.0);
   EXPECT_EQ(rec.epochs.size(), 6u);
   EXPECT_TRUE(model->is_training());
 }
@@ -308,7 +317,9 @@ TEST(DistillTrainer, ConfigAndArgumentErrors) {
   const auto model = make("cnn_small", 3), teacher = make("cnn_small", 4);
   Generator gen(0);
   DistillLoss plain(plain_loss(), *model, {}, gen);
-  const auto run = [&](TrainConfig c) { return [&, c] { (void)distill::fit(*model, {}, plain, d.train, d.eval, d.norm, c); }; };
+  const auto run = [&](TrainConfig c) {
+    return [&, c] { (void)distill::fit(*model, {}, plain, d.train, d.eval, d.norm, c); };
+  };
   TrainConfig c = small_config(1);
   c.epochs = 0;
   EXPECT_TRUE(throws_with<ValueError>(run(c), "epochs must be >= 1, found 0"));
@@ -343,7 +354,8 @@ TEST(DistillTrainer, WritesWeightsCheckpointAndMetrics) {
   TrainConfig cfg = small_config(3);
   cfg.out_dir = tmp.sub("run");  // created by fit
   const TrainResult r = distill::fit(*model, {}, loss, d.train, d.eval, d.norm, cfg);
-  for (const char* f : {"best.safetensors", "last.safetensors", "checkpoint.safetensors", "metrics.jsonl", "metrics.csv"})
+  for (const char* f :
+       {"best.safetensors", "last.safetensors", "checkpoint.safetensors", "metrics.jsonl", "metrics.csv"})
     EXPECT_TRUE(fs::exists(fs::path(cfg.out_dir) / f)) << f;
   EXPECT_EQ(r.best_path, (fs::path(cfg.out_dir) / "best.safetensors").string());
   EXPECT_EQ(r.last_path, (fs::path(cfg.out_dir) / "last.safetensors").string());
@@ -430,7 +442,7 @@ void check_resume(const Setup& s, TrainConfig cfg) {
   EXPECT_EQ(count_lines(cb.out_dir + "/metrics.jsonl"), 1u);
 
   const auto b = make(s.student_name, 1234);  // another init: the checkpoint must restore it
-  Generator gb(4321);                           // other regressor init too
+  Generator gb(4321);                         // other regressor init too
   DistillLoss lb(s.loss, *b, teachers, gb);
   Recorder rec;
   const TrainResult rb = distill::fit(*b, teachers, lb, d.train, d.eval, d.norm, cb, &rec);
@@ -473,12 +485,12 @@ void check_resume(const Setup& s, TrainConfig cfg) {
     DistillLoss lc(s.loss, *c, teachers, gc);
     TrainConfig other = cb;
     other.optim.lr *= 2.0;
-    EXPECT_TRUE(throws_with<ValueError>(
-        [&] { (void)distill::fit(*c, teachers, lc, d.train, d.eval, d.norm, other); }, "another run"));
+    EXPECT_TRUE(throws_with<ValueError>([&] { (void)distill::fit(*c, teachers, lc, d.train, d.eval, d.norm, other); },
+                                        "another run"));
     other = cb;
     other.seed += 1;
-    EXPECT_TRUE(throws_with<ValueError>(
-        [&] { (void)distill::fit(*c, teachers, lc, d.train, d.eval, d.norm, other); }, "was made by another run"));
+    EXPECT_TRUE(throws_with<ValueError>([&] { (void)distill::fit(*c, teachers, lc, d.train, d.eval, d.norm, other); },
+                                        "was made by another run"));
     // Without resume the same directory starts over.
     other.resume = false;
     other.epochs = 1;
@@ -512,7 +524,7 @@ TEST(DistillTrainer, ResumeIsBitwiseEqualWithCachedTeacher) {
   LossConfig c;
   c.kd_weight = 0.6;
   c.ce_weight = 0.4;
-  c.annealing = {true, distill::ScheduleShape::Linear};  // progress must continue across the resume
+  c.annealing = {true, distill::ScheduleShape::Linear};   // progress must continue across the resume
   check_resume({"cnn_small", c, true}, small_config(3));  // soft labels from <out>/cache
 }
 
@@ -709,8 +721,8 @@ TEST(DistillTrainer, DistillationUsesCacheAndMatchesOnlineTeacher) {
   EXPECT_FALSE(fs::exists(c2.out_dir + "/cache"));
   const std::string diff = differing(cached->state_dict(), online->state_dict());
   const double worst = max_abs_diff(cached->state_dict(), online->state_dict());
-  std::printf("[ cache vs online ] student weights %s (max |diff| %.3g)\n",
-              diff.empty() ? "bitwise equal" : "differ", worst);
+  std::printf("[ cache vs online ] student weights %s (max |diff| %.3g)\n", diff.empty() ? "bitwise equal" : "differ",
+              worst);
   EXPECT_LE(worst, 1e-5) << "differing:" << diff;
   // Not bitwise: the cache runs the teacher in batches of 500, the online teacher in batches of 16,
   // and the logits differ in the last bits; the runs agree to float rounding.

@@ -138,6 +138,19 @@ TEST(CrossEntropy, ErrorsNameExpectedAndFound) {
       "found i64"));
 }
 
+// The CPU raises a bad label at the call, so the deferred check (CUDA's) has nothing to report.
+TEST(CrossEntropy, DeferredLabelCheckIsANoOpOnTheCpu) {
+  EXPECT_NO_THROW(ops::check_deferred_label_errors(Device::cpu()));
+  const Tensor x = zeros({2, 3});
+  EXPECT_TRUE(throws_with<ValueError>(
+      [&] {
+        ops::cross_entropy(x, from_vector<std::int64_t>({0, 5}));
+      },
+      "label 5 in row 1 is out of range for 3 classes"));
+  EXPECT_NO_THROW(ops::check_deferred_label_errors(Device::cpu()));
+  EXPECT_NO_THROW(ops::check_deferred_label_errors(Device::cpu()));
+}
+
 // ----------------------------------------------------------------------------- mean squared error
 
 TEST(MseLoss, HandComputedValues) {

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "core/hash.h"
 #include "core/autograd.h"
 #include "core/factories.h"
+#include "core/hash.h"
 #include "nn/model.h"
 #include "nn/resnet.h"
 #include "ops/elementwise.h"

@@ -12,8 +12,8 @@ must agree with |kdcu - torch| <= 1e-4 + 1e-4 |torch| (the tolerance of test_nn_
 the largest difference is printed for every file. Exits 0 when every file matches, 1 on any
 mismatch or when no file is found, 2 without PyTorch.
 
-Self-contained: the architectures are copied from shared/reference/torch_models.py (as
-tests/golden/make_models.py does), so the script runs from the repository alone.
+The architectures come from tests/golden/reference_models.py, so the script runs from the
+repository alone.
 """
 import glob
 import json
@@ -24,8 +24,6 @@ import sys
 try:
     import numpy as np
     import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
 except ImportError as e:  # the pyenv python3 on PATH has no torch; Debian's /usr/bin/python3 does
     print(f"check_kdcu_export.py needs PyTorch and NumPy ({e}); run it with /usr/bin/python3")
     sys.exit(2)
@@ -35,66 +33,8 @@ NUMPY_DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64}
 
 
 # ------------------------------------------------------------------ the reference architectures
-# Copied from shared/reference/torch_models.py (BasicBlock, ResNet, resnet_cifar, CnnSmall).
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.downsample = None
-        if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        shortcut = x if self.downsample is None else self.downsample(x)
-        return F.relu(out + shortcut)
-
-
-class ResNet(nn.Module):
-    def __init__(self, blocks, widths, in_channels=1, num_classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(widths[0])
-        cin = widths[0]
-        for i, (n, w) in enumerate(zip(blocks, widths)):
-            layer = []
-            for j in range(n):
-                layer.append(BasicBlock(cin, w, 2 if (j == 0 and i > 0) else 1))
-                cin = w
-            setattr(self, f"layer{i + 1}", nn.Sequential(*layer))
-        self.num_stages = len(blocks)
-        self.fc = nn.Linear(cin, num_classes)
-
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        for i in range(self.num_stages):
-            x = getattr(self, f"layer{i + 1}")(x)
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-
-
-def resnet_cifar(depth, width_mult=1, **kw):
-    n, w = (depth - 2) // 6, 16 * width_mult
-    return ResNet([n, n, n], [w, 2 * w, 4 * w], **kw)
-
-
-class CnnSmall(nn.Module):
-    def __init__(self, in_channels=1, image_size=28, num_classes=10, c1=16, c2=32, hidden=64):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, c1, 3, 1, 1)
-        self.conv2 = nn.Conv2d(c1, c2, 3, 1, 1)
-        self.fc1 = nn.Linear(c2 * (image_size // 4) ** 2, hidden)
-        self.fc2 = nn.Linear(hidden, num_classes)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))
+# One copy for every script: tests/golden/reference_models.py.
+from reference_models import CnnSmall, resnet_cifar  # noqa: E402
 
 
 # The ResNets take in_channels and num_classes; CnnSmall also image_size.

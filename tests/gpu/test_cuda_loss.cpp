@@ -2,7 +2,8 @@
 // reduction with and without a teacher gradient, cross-entropy with label smoothing, MSE, and the
 // hard-label KD kernel against the CPU composition alpha kd_kl_div + (1 - alpha) cross_entropy.
 // Class counts on both sides of every kernel path, odd batches, T in {0.5, 1, 4, 20}, logits of
-// +-1e4 mixed in. Every device allocation starts as NaN, so an unwritten element fails.
+// +-1e4 mixed in. Every device allocation starts as NaN, so an unwritten element fails. Bad
+// labels: NaN rows at the call and the CPU's error from the deferred check.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -158,14 +159,83 @@ TEST(CudaLoss, CrossEntropyMatchesCpu) {
       }
     }
   }
+  EXPECT_NO_THROW(ops::check_deferred_label_errors(kGpu)) << "clean calls leave no label error";
 }
 
-TEST(CudaLoss, CrossEntropyRejectsABadLabelOnTheDevice) {
+// Rows [begin, end) of a tensor, on the host.
+Tensor rows_of(const Tensor& t, std::int64_t begin, std::int64_t end) {
+  return t.to(Device::cpu()).slice(begin, end);
+}
+
+// On CUDA a bad label is not checked at the call (that would wait for the device): its row's loss
+// and gradient are NaN, the other rows are the CPU's, and the deferred check raises the CPU's
+// error, once.
+TEST(CudaLoss, CrossEntropyGivesABadLabelANanRowAndDefersTheError) {
   KDCU_REQUIRE_GPU();
   set_poison_allocations(true);  // outputs start as NaN: an unwritten element fails
-  const Tensor x = zeros({4, 3}, DType::F32, kGpu);
-  const Tensor y = from_vector<std::int64_t>({0, 2, 3, -1}).to(kGpu);
-  EXPECT_TRUE(testing::throws_with<ValueError>([&] { ops::cross_entropy(x, y); }, "label 3 in row 2 is out of range"));
+  EXPECT_NO_THROW(ops::check_deferred_label_errors(kGpu)) << "a label error left by an earlier test";
+  Generator g(46);
+  const Tensor x = logits({5, 3}, g, false);
+  // Rows 2 and 3 are out of range; the CPU reference has valid labels there (the other rows'
+  // losses and, for the mean, gradients do not depend on them).
+  const Tensor y_bad = from_vector<std::int64_t>({0, 2, 3, -1, 1}).to(kGpu);
+  const Tensor y_ref = from_vector<std::int64_t>({0, 2, 0, 0, 1});
+  for (double e : {0.0, 0.1}) {
+    const std::string what = "smoothing " + std::to_string(e);
+    const Tensor xc = leaf_on(x, Device::cpu(), true), xd = leaf_on(x, kGpu, true);
+    const Tensor rows = ops::cross_entropy(xd, y_bad, e, Reduction::None);
+    const Tensor ref = ops::cross_entropy(xc, y_ref, e, Reduction::None);
+    for (double v : rows_of(rows, 2, 4).to_vector<double>()) EXPECT_TRUE(std::isnan(v)) << what << " bad row";
+    for (std::int64_t i : {0, 4}) {
+      const std::int64_t end = i == 0 ? 2 : 5;
+      EXPECT_TRUE(testing::all_close(rows_of(rows, i, end), ref.slice(i, end), tol())) << what << " rows " << i;
+    }
+    const Tensor mean = ops::cross_entropy(xd, y_bad, e);
+    EXPECT_TRUE(std::isnan(mean.item<double>())) << what << " mean";
+    mean.backward();
+    ops::cross_entropy(xc, y_ref, e).backward();
+    for (double v : rows_of(xd.grad(), 2, 4).to_vector<double>()) EXPECT_TRUE(std::isnan(v)) << what << " d(bad row)";
+    for (std::int64_t i : {0, 4}) {
+      const std::int64_t end = i == 0 ? 2 : 5;
+      EXPECT_TRUE(testing::all_close(rows_of(xd.grad(), i, end), xc.grad().slice(i, end), tol()))
+          << what << " d(rows " << i << ")";
+    }
+    // Two calls saw the bad labels; the record names the first, at its smallest bad row.
+    EXPECT_TRUE(testing::throws_with<ValueError>(
+        [&] { ops::check_deferred_label_errors(kGpu); },
+        "cross_entropy: label 3 in row 2 is out of range for 3 classes (expected 0 <= label < 3)"))
+        << what;
+    EXPECT_NO_THROW(ops::check_deferred_label_errors(kGpu)) << what << ": the check clears the record";
+  }
+}
+
+TEST(CudaLoss, DeferredLabelCheckReportsTheFirstCallWithABadLabel) {
+  KDCU_REQUIRE_GPU();
+  EXPECT_NO_THROW(ops::check_deferred_label_errors(kGpu)) << "a label error left by an earlier test";
+  const Tensor x = zeros({4, 10}, DType::F32, kGpu);
+  (void)ops::cross_entropy(x, from_vector<std::int64_t>({0, 1, 9, 3}).to(kGpu));
+  EXPECT_NO_THROW(ops::check_deferred_label_errors(kGpu)) << "a clean call leaves no record";
+  (void)ops::cross_entropy(x, from_vector<std::int64_t>({0, 1, 12, 3}).to(kGpu));
+  (void)ops::cross_entropy(x, from_vector<std::int64_t>({-5, 1, 2, 3}).to(kGpu));  // a smaller row, a later call
+  EXPECT_TRUE(testing::throws_with<ValueError>([&] { ops::check_deferred_label_errors(kGpu); },
+                                               "label 12 in row 2 is out of range for 10 classes"));
+  EXPECT_NO_THROW(ops::check_deferred_label_errors(kGpu));
+  // Every row from 1000 on is bad, several rows to a warp (and rows of a block-per-row plan), all
+  // contending for the record: the smallest bad row wins, whatever order the rows arrive in.
+  for (std::int64_t C : {10, 2000}) {
+    const std::int64_t N = C == 10 ? 4099 : 1100;
+    std::vector<std::int64_t> y;
+    for (std::int64_t i = 0; i < N; ++i) y.push_back(i < 1000 ? i % C : C + i);
+    const Tensor rows = ops::cross_entropy(zeros({N, C}, DType::F32, kGpu), from_vector<std::int64_t>(y).to(kGpu), 0.0,
+                                           Reduction::None);
+    const std::vector<double> v = rows.to_vector<double>();
+    EXPECT_TRUE(std::isfinite(v[999]) && std::isnan(v[1000]) && std::isnan(v[N - 1])) << "C " << C;
+    EXPECT_TRUE(testing::throws_with<ValueError>(
+        [&] { ops::check_deferred_label_errors(kGpu); },
+        "label " + std::to_string(C + 1000) + " in row 1000 is out of range for " + std::to_string(C) + " classes"))
+        << "C " << C;
+    EXPECT_NO_THROW(ops::check_deferred_label_errors(kGpu)) << "C " << C;
+  }
 }
 
 TEST(CudaLoss, MseMatchesCpu) {
@@ -231,6 +301,40 @@ TEST(CudaLoss, HardLabelKdKernelMatchesTheCpuComposition) {
     ops::sum(rows2 * w).backward();
     EXPECT_TRUE(testing::all_close(ds_rows, sc2.grad(), kd_tol())) << c.str() << " d(student), weighted rows";
   }
+  EXPECT_NO_THROW(ops::check_deferred_label_errors(kGpu)) << "valid labels leave no label error";
+}
+
+// A bad label in the hard-label kernel: NaN for that row's loss and d(student) (no read outside
+// the row), finite elsewhere, and the same deferred error as cross-entropy's.
+TEST(CudaLoss, HardLabelKdKernelGivesABadLabelNanRows) {
+  KDCU_REQUIRE_GPU();
+  set_poison_allocations(true);  // outputs start as NaN: an unwritten element fails
+  EXPECT_NO_THROW(ops::check_deferred_label_errors(kGpu)) << "a label error left by an earlier test";
+  Generator g(47);
+  const std::int64_t B = 4, C = 33;
+  const Tensor sd = logits({B, C}, g, false).to(kGpu), td = logits({B, C}, g, false).to(kGpu);
+  const Tensor yd = from_vector<std::int64_t>({1, 40, 0, 5}).to(kGpu), one = ones({1}, DType::F32, kGpu);
+  Tensor rows = empty({B}, DType::F32, kGpu), stats = empty({B, 5}, DType::F64, kGpu);
+  Tensor ds = empty({B, C}, DType::F32, kGpu);
+  kernels::on_device(
+      kGpu, [&](auto) {},
+      [&](auto) {
+        const std::int64_t* lab = yd.data<std::int64_t>();
+        kernels::cuda::kd_hard_forward(sd.data<float>(), td.data<float>(), lab, rows.data<float>(),
+                                       stats.data<double>(), B, C, 4.0f, 0.7f, kGpu.index);
+        kernels::cuda::kd_hard_backward(sd.data<float>(), td.data<float>(), lab, stats.data<double>(),
+                                        one.data<float>(), 0, 1.0f / static_cast<float>(B), ds.data<float>(), B, C,
+                                        4.0f, 0.7f, kGpu.index);
+      });
+  const std::vector<double> r = rows.to_vector<double>();
+  for (std::int64_t b = 0; b < B; ++b) {
+    EXPECT_EQ(std::isnan(r[b]), b == 1) << "row " << b;
+    for (double v : rows_of(ds, b, b + 1).to_vector<double>())
+      EXPECT_TRUE(b == 1 ? std::isnan(v) : std::isfinite(v)) << "d(student) row " << b;
+  }
+  EXPECT_TRUE(testing::throws_with<ValueError>([&] { ops::check_deferred_label_errors(kGpu); },
+                                               "label 40 in row 1 is out of range for 33 classes"));
+  EXPECT_NO_THROW(ops::check_deferred_label_errors(kGpu));
 }
 
 }  // namespace

@@ -53,7 +53,8 @@ void expect_error(const CliRun& r, const std::string& needle) {
 
 TEST(Cli, TrainEvalAndSummaryWithJson) {
   const std::string out = fresh_dir("train");
-  const CliRun t = run_kdcu("train --model cnn_small --epochs 2 --lr 0.05 " + tiny_data() + " --json --out '" + out + "'");
+  const CliRun t =
+      run_kdcu("train --model cnn_small --epochs 2 --lr 0.05 " + tiny_data() + " --json --out '" + out + "'");
   ASSERT_EQ(t.status, 0) << t.err;
   const nlohmann::json tj = nlohmann::json::parse(t.out);
   EXPECT_EQ(tj.at("command"), "train");
@@ -110,7 +111,8 @@ TEST(Cli, ConfigFileResumeAndDistill) {
     std::ofstream bad(out + "/bad.toml");
     bad << "epochs = 2\nepohcs = 3\n";
   }
-  expect_error(run_kdcu("train --config '" + out + "/bad.toml' " + tiny_data()), "bad.toml:2: 'epohcs' is not an option");
+  expect_error(run_kdcu("train --config '" + out + "/bad.toml' " + tiny_data()),
+               "bad.toml:2: 'epohcs' is not an option");
   // Born-again distillation from that checkpoint, model name read from the file.
   const CliRun d = run_kdcu("distill --student mlp_student --teacher '" + out + "/t/last.safetensors' --epochs 1 " +
                             tiny_data() + " --json --out '" + out + "/d'");

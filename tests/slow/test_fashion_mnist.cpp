@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "core/hash.h"
 #include "datasets/file_io.h"
 #include "datasets/loader.h"
-#include "core/hash.h"
 #include "datasets/registry.h"
 
 namespace kdcu {

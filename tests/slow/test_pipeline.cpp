@@ -57,7 +57,8 @@ TEST(PipelineQuick, ThreeRunsWellAboveChanceWithReportAndPlot) {
 
   // The scriptable evaluation of the student's weights agrees with the pipeline's own number
   // (same test subset: the quick preset's --test-subset 2000 with the same seed).
-  const CliRun e = run_kdcu("eval --weights '" + out + "/kd/last.safetensors' --dataset fashion-mnist --test-subset 2000 "
+  const CliRun e = run_kdcu("eval --weights '" + out +
+                            "/kd/last.safetensors' --dataset fashion-mnist --test-subset 2000 "
                             "--no-latency --json");
   ASSERT_EQ(e.status, 0) << e.err;
   const nlohmann::json ej = nlohmann::json::parse(e.out);
