@@ -41,6 +41,8 @@
 
 namespace kdcu {
 namespace {
+using testing::bytes_of;
+using testing::differing;
 
 namespace fs = std::filesystem;
 using distill::DistillLoss;
@@ -130,20 +132,6 @@ TrainConfig small_config(std::int64_t epochs) {
   c.seed = 17;
   c.prefetch = 2;
   return c;
-}
-
-std::string bytes_of(const Tensor& t) {
-  const Tensor c = t.to(Device::cpu());
-  return std::string(static_cast<const char*>(c.raw_data()), c.nbytes());
-}
-
-// Names of the state_dict entries whose bytes differ ("" when all are equal).
-std::string differing(const nn::NamedTensors& a, const nn::NamedTensors& b) {
-  if (a.size() != b.size()) return "different sizes";
-  std::string out;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].first != b[i].first || bytes_of(a[i].second) != bytes_of(b[i].second)) out += " " + a[i].first;
-  return out;
 }
 
 double max_abs_diff(const nn::NamedTensors& a, const nn::NamedTensors& b) {

@@ -34,6 +34,7 @@
 
 namespace kdcu {
 namespace {
+using testing::bytes_of;
 
 namespace fs = std::filesystem;
 using testing::throws_with;
@@ -72,11 +73,6 @@ void write_bytes(const std::string& path, const std::string& bytes) {
 }
 
 // The raw bytes of a CPU tensor: "bitwise equal" means these are equal.
-std::string bytes_of(const Tensor& t) {
-  const Tensor c = t.to(Device::cpu());
-  return std::string(static_cast<const char*>(c.raw_data()), c.nbytes());
-}
-
 // Everything a resumed run must reproduce, as (name, bytes) in a fixed order: the model's
 // state_dict (parameters and buffers), the optimizer's state tensors and metadata, and the
 // run's generator.

@@ -25,6 +25,7 @@
 
 namespace kdcu {
 namespace {
+using testing::bytes_of;
 
 namespace fs = std::filesystem;
 
@@ -48,10 +49,6 @@ struct ExportDir {
     if (owned) fs::remove_all(path, ec);
   }
 };
-
-std::string bytes_of(const Tensor& t) {
-  return std::string(static_cast<const char*>(t.raw_data()), t.nbytes());
-}
 
 // Like tests/golden/make_models.py: running_mean ~ N(0, 0.1), running_var ~ U(0.5, 1.5),
 // weight ~ U(0.5, 1.5), bias ~ N(0, 0.1), num_batches_tracked 1..., so eval mode really uses the

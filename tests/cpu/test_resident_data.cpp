@@ -35,14 +35,11 @@ using datasets::LoaderOptions;
 using distill::DataResidency;
 using distill::ResidentLoader;
 using distill::TrainBatches;
+using testing::bytes_of;
+using testing::differing;
 using testing::gradcheck;
 using testing::leaf;
 using testing::throws_with;
-
-std::string bytes_of(const Tensor& t) {
-  const Tensor c = t.to(Device::cpu());
-  return std::string(static_cast<const char*>(c.raw_data()), c.nbytes());
-}
 
 // n noise images C x H x W, labels (i * 5 + 1) % classes.
 Dataset noise_set(std::int64_t n, std::int64_t channels, std::int64_t side, std::uint64_t seed) {
@@ -290,14 +287,6 @@ distill::TrainConfig config(DataResidency r) {
   c.prefetch = 2;
   c.data_residency = r;
   return c;
-}
-
-std::string differing(const nn::NamedTensors& a, const nn::NamedTensors& b) {
-  if (a.size() != b.size()) return "different sizes";
-  std::string out;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].first != b[i].first || bytes_of(a[i].second) != bytes_of(b[i].second)) out += " " + a[i].first;
-  return out;
 }
 
 struct Messages : distill::TrainObserver {

@@ -60,5 +60,19 @@ void poison(const Tensor& t) {
   fill_(t, poison_value(t.dtype()));
 }
 
+std::string bytes_of(const Tensor& t) {
+  const Tensor c = t.to(Device::cpu());
+  return std::string(static_cast<const char*>(c.raw_data()), c.nbytes());
+}
+
+std::string differing(const std::vector<std::pair<std::string, Tensor>>& a,
+                      const std::vector<std::pair<std::string, Tensor>>& b) {
+  if (a.size() != b.size()) return "different sizes";
+  std::string out;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].first != b[i].first || bytes_of(a[i].second) != bytes_of(b[i].second)) out += " " + a[i].first;
+  return out;
+}
+
 }  // namespace testing
 }  // namespace kdcu

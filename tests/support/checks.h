@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -42,6 +44,13 @@ template <class E, class F>
 // A NaN (floating) or extreme value (integer) to pre-fill outputs with.
 double poison_value(DType dtype);
 void poison(const Tensor& t);
+
+// A tensor's bytes (moved to the CPU first), for bit-for-bit comparisons. Contiguous tensors only.
+std::string bytes_of(const Tensor& t);
+// Names of the entries of two (name, tensor) lists whose names or bytes differ, each after a space
+// ("" when all are equal; "different sizes" when the lists differ in length). For state_dicts.
+std::string differing(const std::vector<std::pair<std::string, Tensor>>& a,
+                      const std::vector<std::pair<std::string, Tensor>>& b);
 
 }  // namespace testing
 }  // namespace kdcu
