@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <optional>
+#include <type_traits>
 
 #include "core/autograd.h"
 #include "core/factories.h"
@@ -121,6 +122,39 @@ Grads kd_kl_div_grads(const Tensor& s, const Tensor& t, const Tensor& stats, con
         });
   });
   return grads;
+}
+
+[[noreturn]] void cuda_f32_only(const char* op) {  // kernels/cuda's f32_only message, for the non-template kd_hard
+  throw DTypeError(cat(op, ": the CUDA kernel supports f32 only, found f64; run f64 on the CPU ",
+                       "(.to(Device::cpu())) or cast to f32 (.to(DType::F32))"));
+}
+
+// Gradient to the student of kd_hard_loss, from the logits, labels and the forward's (B, 5) stats.
+Tensor kd_hard_grad(const Tensor& s, const Tensor& t, const Tensor& labels, const Tensor& stats, const Tensor& g,
+                    std::int64_t stride, double scale, std::int64_t B, std::int64_t C, double temperature,
+                    double alpha) {
+  Tensor ds = empty_like(s);
+  const char* op = "kd_hard_loss backward";
+  visit_floating(s.dtype(), op, [&](auto zero) {
+    using T = decltype(zero);
+    kernels::on_device(
+        s.device(),
+        [&](auto) {
+          kernels::cpu::kd_hard_backward<T>(s.data<T>(), t.data<T>(), labels.data<std::int64_t>(), stats.data<double>(),
+                                            g.data<T>(), stride, T(scale), ds.data<T>(), B, C, T(temperature),
+                                            T(alpha));
+        },
+        [&](auto) {
+          if constexpr (std::is_same_v<T, float>)
+            kernels::cuda::kd_hard_backward(s.data<float>(), t.data<float>(), labels.data<std::int64_t>(),
+                                            stats.data<double>(), g.data<float>(), stride, static_cast<float>(scale),
+                                            ds.data<float>(), B, C, static_cast<float>(temperature),
+                                            static_cast<float>(alpha), s.device().index);
+          else
+            cuda_f32_only(op);
+        });
+  });
+  return ds;
 }
 
 }  // namespace
@@ -296,6 +330,77 @@ Tensor kd_kl_div(const Tensor& student_logits, const Tensor& teacher_logits, dou
                      [B, C, temperature, scale, stride, stats, s_ = s.detach(), t_ = t.detach()](
                          const Tensor& g, const std::vector<bool>& needs) -> Grads {
                        return kd_kl_div_grads(s_, t_, stats, g, stride, scale, B, C, temperature, needs);
+                     });
+  }
+  return out;
+}
+
+// --------------------------------------------------------------------------- hard-label KD
+
+Tensor kd_hard_loss(const Tensor& student_logits, const Tensor& teacher_logits, const Tensor& labels,
+                    double temperature, double alpha, Reduction reduction) {
+  const char* op = "kd_hard_loss";
+  const Tensor &s = student_logits, &t = teacher_logits;
+  check_defined(s, op, "student_logits");
+  check_defined(t, op, "teacher_logits");
+  check_defined(labels, op, "labels");
+  check_floating(s, op);
+  require<ShapeError>(s.dim() == 2, op, ": expected student logits of shape [B, C], found ", shape_str(s.shape()));
+  require<ShapeError>(s.shape() == t.shape(), op, ": expected teacher logits of the student's shape ",
+                      shape_str(s.shape()), ", found ", shape_str(t.shape()));
+  check_same_dtype(s, t, op);
+  check_same_device(s, t, op);
+  const std::int64_t B = s.size(0), C = s.size(1);
+  require<DTypeError>(labels.dtype() == DType::I64, op, ": expected labels of dtype i64 (class indices), found ",
+                      dtype_name(labels.dtype()));
+  require<ShapeError>(labels.shape() == Shape{B}, op, ": expected labels of shape [", B, "] for logits ",
+                      shape_str(s.shape()), ", found ", shape_str(labels.shape()));
+  check_same_device(s, labels, op);
+  check_temperature(temperature, op);
+  require<ValueError>(alpha >= 0.0 && alpha <= 1.0, op, ": alpha must be in [0, 1], found ", alpha);
+  require<ValueError>(reduction != Reduction::Mean, op,
+                      ": reduction 'mean' is not valid here (expected one of 'batchmean', 'sum', 'none'); ",
+                      "the loss is a mean over rows, which is 'batchmean'");
+  require<AutogradError>(!autograd::needs_graph({t}), op,
+                         ": the teacher logits get no gradient from this loss, but they require grad; pass ",
+                         "teacher_logits.detach(), or use kd_kl_div + cross_entropy for a teacher gradient");
+
+  Tensor rows = empty({B}, s.dtype(), s.device());
+  const bool graph = autograd::needs_graph({s});
+  // Each row's (max s, lse of s/T, max t, lse of t/T, lse of s), so the backward needs no reduction.
+  const Tensor stats = graph ? empty({B, 5}, DType::F64, s.device()) : Tensor();
+  visit_floating(s.dtype(), op, [&](auto zero) {
+    using T = decltype(zero);
+    kernels::on_device(
+        s.device(),
+        [&](auto) {
+          const std::int64_t* y = labels.data<std::int64_t>();
+          const std::int64_t bad = kernels::cpu::first_bad_label(y, B, C);
+          require<ValueError>(bad < 0, op, ": label ", bad < 0 ? 0 : y[bad], " in row ", bad, " is out of range for ",
+                              C, " classes (expected 0 <= label < ", C, ")");
+          kernels::cpu::kd_hard_forward<T>(s.data<T>(), t.data<T>(), y, rows.data<T>(),
+                                           graph ? stats.data<double>() : nullptr, B, C, T(temperature), T(alpha));
+        },
+        [&](auto) {
+          // As in cross_entropy: no label check here (it would wait for the device); a bad label's
+          // row is NaN and check_deferred_label_errors reports it.
+          if constexpr (std::is_same_v<T, float>)
+            kernels::cuda::kd_hard_forward(s.data<float>(), t.data<float>(), labels.data<std::int64_t>(),
+                                           rows.data<float>(), graph ? stats.data<double>() : nullptr, B, C,
+                                           static_cast<float>(temperature), static_cast<float>(alpha),
+                                           s.device().index);
+          else
+            cuda_f32_only(op);
+        });
+  });
+  const double scale = reduction_scale(reduction, B, B);
+  Tensor out = reduction == Reduction::None ? rows : reduce_parts(rows, scale, op);
+  if (graph) {
+    const std::int64_t stride = reduction == Reduction::None ? 1 : 0;
+    autograd::record(out, op, {s},
+                     [B, C, temperature, alpha, scale, stride, stats, s_ = s.detach(), t_ = t.detach(),
+                      y_ = labels.detach()](const Tensor& g, const std::vector<bool>&) -> Grads {
+                       return {kd_hard_grad(s_, t_, y_, stats, g, stride, scale, B, C, temperature, alpha)};
                      });
   }
   return out;

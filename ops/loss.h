@@ -1,5 +1,6 @@
 // Differentiable losses, as PyTorch defines them: cross-entropy on logits with integer labels and
-// label smoothing, mean squared error, and the distillation loss T^2 KL(softmax(t/T) || softmax(s/T)).
+// label smoothing, mean squared error, and the distillation loss T^2 KL(softmax(t/T) || softmax(s/T)),
+// alone or fused with the hard-label cross-entropy (kd_hard_loss).
 // Each is one fused kernel per row; the backward recomputes from the saved logits (no probabilities kept).
 #pragma once
 
@@ -39,6 +40,20 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction =
 // default), Sum, Mean (sum / (B*C)) or None ([B, C]). The teacher gets a gradient only if it requires one.
 Tensor kd_kl_div(const Tensor& student_logits, const Tensor& teacher_logits, double temperature,
                  Reduction reduction = Reduction::BatchMean);
+
+// The hard-label distillation loss, fused per row (one pass computes both terms):
+//   alpha T^2 KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) CE(s, labels)
+// for [B, C] student logits s and teacher logits t, labels [B] i64, CE at temperature 1 without
+// smoothing. Per row b, loss_b = alpha sum_c e_{b,c} (kd_kl_div's terms) + (1 - alpha) ce_b. Reductions:
+// BatchMean (sum over rows / B, the default: alpha kd_kl_div(batchmean) + (1 - alpha) cross_entropy(mean)),
+// Sum, None ([B] per-row losses); Mean is a ValueError (the two terms' means differ). temperature finite
+// and > 0, alpha in [0, 1]. Only the student gets a gradient: a teacher that requires grad (grad mode on)
+// is an AutogradError, not silently dropped; pass teacher_logits.detach(), or use kd_kl_div +
+// cross_entropy for a teacher gradient. Labels are checked as in cross_entropy: a ValueError naming the
+// label and row at the call on the CPU; on CUDA (f32 only) a bad label's row loss and gradient are NaN
+// and check_deferred_label_errors raises it later (its message says "cross_entropy").
+Tensor kd_hard_loss(const Tensor& student_logits, const Tensor& teacher_logits, const Tensor& labels,
+                    double temperature, double alpha, Reduction reduction = Reduction::BatchMean);
 
 }  // namespace ops
 }  // namespace kdcu

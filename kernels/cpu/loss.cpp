@@ -205,16 +205,92 @@ void kd_kl_div_backward(const T* s, const T* t, const double* stats, const T* dl
   }
 }
 
-#define KDCU_INSTANTIATE(T)                                                                                           \
-  template void cross_entropy_forward<T>(const T*, const std::int64_t*, T*, std::int64_t, std::int64_t, T);           \
-  template void cross_entropy_backward<T>(const T*, const std::int64_t*, const T*, std::int64_t, T, T*, std::int64_t, \
-                                          std::int64_t, T);                                                           \
-  template void mse_forward<T>(const T*, const T*, T*, std::int64_t);                                                 \
-  template void mse_sum_forward<T>(const T*, const T*, T*, std::int64_t, T);                                          \
-  template void mse_backward<T>(const T*, const T*, const T*, std::int64_t, T, T*, T*, std::int64_t);                 \
-  template void kd_kl_div_forward<T>(const T*, const T*, T*, T*, double*, std::int64_t, std::int64_t, T);             \
-  template void kd_kl_div_backward<T>(const T*, const T*, const double*, const T*, std::int64_t, T, T*, T*,           \
-                                      std::int64_t, std::int64_t, T);
+// --------------------------------------------------------------------------- hard-label KD
+
+// The KD terms exactly as kd_kl_div_forward forms them (expf for f32), the CE term exactly as
+// cross_entropy_forward does (exponentials in double), both from one sweep set over the row.
+template <class T>
+void kd_hard_forward(const T* s, const T* t, const std::int64_t* labels, T* row_loss, double* stats, std::int64_t B,
+                     std::int64_t C, T temperature, T alpha) {
+  const double temp = static_cast<double>(temperature), inv_t = 1.0 / temp, t2 = temp * temp;
+  const double a = static_cast<double>(alpha);
+#pragma omp parallel if (B * C > kParallelGrain)
+  {
+    std::vector<double> et(static_cast<size_t>(C));  // exp((t - max t) / T) of the row, kept for p_t
+#pragma omp for
+    for (std::int64_t b = 0; b < B; ++b) {
+      const T *sr = s + b * C, *tr = t + b * C;
+      RowLse rs, rt, r1;
+      for (std::int64_t c = 0; c < C; ++c) {
+        rs.max = std::fmax(rs.max, static_cast<double>(sr[c]));
+        rt.max = std::fmax(rt.max, static_cast<double>(tr[c]));
+      }
+      r1.max = rs.max;
+      double sum_s = 0.0, sum_t = 0.0, sum_1 = 0.0;
+      for (std::int64_t c = 0; c < C; ++c) {
+        const double sv = static_cast<double>(sr[c]);
+        sum_s += exp_t<T>((sv - rs.max) * inv_t);
+        sum_1 += std::exp(sv - rs.max);
+        et[static_cast<size_t>(c)] = exp_t<T>((static_cast<double>(tr[c]) - rt.max) * inv_t);
+        sum_t += et[static_cast<size_t>(c)];
+      }
+      rs.log_sum = std::log(sum_s);
+      rt.log_sum = std::log(sum_t);
+      r1.log_sum = std::log(sum_1);
+      double kl = 0.0;
+      for (std::int64_t c = 0; c < C; ++c) {
+        const double log_ps = rs.log_p(static_cast<double>(sr[c]), inv_t);
+        const double log_pt = rt.log_p(static_cast<double>(tr[c]), inv_t);
+        const double pt = et[static_cast<size_t>(c)] / sum_t;
+        kl += t2 * (pt > 0.0 ? pt * (log_pt - log_ps) : -pt * log_ps);  // as in kd_kl_div_forward
+      }
+      const double ce = -r1.log_p(static_cast<double>(sr[labels[b]]), 1.0);
+      if (row_loss) row_loss[b] = static_cast<T>(a * kl + (1.0 - a) * ce);
+      if (stats) {
+        double* st = stats + b * 5;
+        st[0] = rs.max, st[1] = rs.log_sum, st[2] = rt.max, st[3] = rt.log_sum, st[4] = r1.log_sum;
+      }
+    }
+  }
+}
+
+template <class T>
+void kd_hard_backward(const T* s, const T* t, const std::int64_t* labels, const double* stats, const T* dloss,
+                      std::int64_t dloss_stride, T scale, T* ds, std::int64_t B, std::int64_t C, T temperature,
+                      T alpha) {
+  const double temp = static_cast<double>(temperature), inv_t = 1.0 / temp, a = static_cast<double>(alpha);
+#pragma omp parallel for if (B * C > kParallelGrain)
+  for (std::int64_t b = 0; b < B; ++b) {
+    const T *sr = s + b * C, *tr = t + b * C;
+    const double* st = stats + b * 5;
+    RowLse rs, rt, r1;
+    rs.max = st[0], rs.log_sum = st[1], rt.max = st[2], rt.log_sum = st[3];
+    r1.max = st[0], r1.log_sum = st[4];
+    const double g = static_cast<double>(scale) * static_cast<double>(dloss[b * dloss_stride]);
+    const double gk = g * a * temp, gc = g * (1.0 - a);
+    for (std::int64_t c = 0; c < C; ++c) {
+      const double sv = static_cast<double>(sr[c]);
+      const double ps = exp_t<T>(rs.log_p(sv, inv_t)), pt = exp_t<T>(rt.log_p(static_cast<double>(tr[c]), inv_t));
+      const double p1 = std::exp(r1.log_p(sv, 1.0));
+      ds[b * C + c] = static_cast<T>(gk * (ps - pt) + gc * (p1 - (c == labels[b] ? 1.0 : 0.0)));
+    }
+  }
+}
+
+#define KDCU_INSTANTIATE(T)                                                                                            \
+  template void cross_entropy_forward<T>(const T*, const std::int64_t*, T*, std::int64_t, std::int64_t, T);            \
+  template void cross_entropy_backward<T>(const T*, const std::int64_t*, const T*, std::int64_t, T, T*, std::int64_t,  \
+                                          std::int64_t, T);                                                            \
+  template void mse_forward<T>(const T*, const T*, T*, std::int64_t);                                                  \
+  template void mse_sum_forward<T>(const T*, const T*, T*, std::int64_t, T);                                           \
+  template void mse_backward<T>(const T*, const T*, const T*, std::int64_t, T, T*, T*, std::int64_t);                  \
+  template void kd_kl_div_forward<T>(const T*, const T*, T*, T*, double*, std::int64_t, std::int64_t, T);              \
+  template void kd_kl_div_backward<T>(const T*, const T*, const double*, const T*, std::int64_t, T, T*, T*,            \
+                                      std::int64_t, std::int64_t, T);                                                  \
+  template void kd_hard_forward<T>(const T*, const T*, const std::int64_t*, T*, double*, std::int64_t, std::int64_t,   \
+                                   T, T);                                                                              \
+  template void kd_hard_backward<T>(const T*, const T*, const std::int64_t*, const double*, const T*, std::int64_t, T, \
+                                    T*, std::int64_t, std::int64_t, T, T);
 KDCU_INSTANTIATE(float)
 KDCU_INSTANTIATE(double)
 #undef KDCU_INSTANTIATE

@@ -54,6 +54,21 @@ template <class T>
 void kd_kl_div_backward(const T* s, const T* t, const double* stats, const T* dloss, std::int64_t dloss_stride, T scale,
                         T* ds, T* dt, std::int64_t B, std::int64_t C, T temperature);
 
+// Hard-label distillation, per row b (the CPU reference of kernels/cuda's kd_hard_forward/backward):
+// row_loss[b] = alpha T^2 KL(p_t || p_s) + (1 - alpha) CE(s_b, labels[b]), p = softmax(logits / T), the KL
+// term as in kd_kl_div_forward and CE at temperature 1 without smoothing as in cross_entropy_forward.
+// stats (B, 5), when not null, gets (max s, lse of s/T, max t, lse of t/T, lse of s), the CUDA layout.
+// Labels must be in [0, C) (the op checks them).  s, t: (B, C), labels: (B), row_loss: (B)
+template <class T>
+void kd_hard_forward(const T* s, const T* t, const std::int64_t* labels, T* row_loss, double* stats, std::int64_t B,
+                     std::int64_t C, T temperature, T alpha);
+// ds[b, c] = g_b (alpha T (softmax(s/T) - softmax(t/T)) + (1 - alpha) (softmax(s) - onehot(labels[b])))_c,
+// g_b = scale * dloss[b * dloss_stride].  s, t, ds: (B, C), labels: (B), stats: (B, 5), dloss: (B) or (1)
+template <class T>
+void kd_hard_backward(const T* s, const T* t, const std::int64_t* labels, const double* stats, const T* dloss,
+                      std::int64_t dloss_stride, T scale, T* ds, std::int64_t B, std::int64_t C, T temperature,
+                      T alpha);
+
 }  // namespace cpu
 }  // namespace kernels
 }  // namespace kdcu

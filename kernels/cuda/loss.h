@@ -6,7 +6,7 @@
 // forward (both rows' max and log-sum-exp in one online sweep, then the loss terms, writing the
 // per-row loss and the per-row stats (max s, lse s, max t, lse t) for the backward); the KD
 // backward (from s, t and the stats: no second reduction when the upstream gradient is a scalar).
-// Also the hard-label distillation loss alpha T^2 KL + (1 - alpha) CE(s, y), which no op uses yet.
+// Also the hard-label distillation loss alpha T^2 KL + (1 - alpha) CE(s, y), behind ops::kd_hard_loss.
 #pragma once
 
 #include <cstdint>

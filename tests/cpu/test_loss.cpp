@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/autograd.h"
 #include "core/factories.h"
 #include "kernels/cpu/loss.h"
 #include "ops/elementwise.h"
@@ -314,6 +315,162 @@ TEST(KdKlDiv, ErrorsNameExpectedAndFound) {
       throws_with<ValueError>([&] { ops::kd_kl_div(s, s, std::numeric_limits<double>::quiet_NaN()); }, "found nan"));
 }
 
+// ----------------------------------------------------------------------------- hard-label KD (fused)
+
+const double kHardTemperatures[] = {0.5, 1.0, 4.0, 20.0};
+const double kHardAlphas[] = {0.0, 0.3, 1.0};
+
+// alpha kd_kl_div + (1 - alpha) cross_entropy from the separate ops, with kd_hard_loss's reduction.
+Tensor kd_hard_composition(const Tensor& s, const Tensor& t, const Tensor& y, double T, double alpha, Reduction r) {
+  if (r == Reduction::None)
+    return alpha * ops::sum(ops::kd_kl_div(s, t, T, Reduction::None), 1) +
+           (1.0 - alpha) * ops::cross_entropy(s, y, 0.0, Reduction::None);
+  if (r == Reduction::Sum)
+    return alpha * ops::kd_kl_div(s, t, T, Reduction::Sum) +
+           (1.0 - alpha) * ops::cross_entropy(s, y, 0.0, Reduction::Sum);
+  return alpha * ops::kd_kl_div(s, t, T) + (1.0 - alpha) * ops::cross_entropy(s, y);
+}
+
+const Reduction kHardReductions[] = {Reduction::BatchMean, Reduction::Sum, Reduction::None};
+
+TEST(KdHardLoss, EqualsTheCompositionOfKdKlDivAndCrossEntropy) {
+  const Tensor s = random({5, 7}, 21, false, -3.0, 3.0), t = random({5, 7}, 22, false, -3.0, 3.0);
+  const Tensor y = from_vector<std::int64_t>({0, 6, 3, 3, 1});
+  for (double T : kHardTemperatures) {
+    for (double alpha : kHardAlphas) {
+      for (Reduction r : kHardReductions) {
+        const std::string what =
+            "T " + std::to_string(T) + " alpha " + std::to_string(alpha) + " " + ops::reduction_name(r);
+        const Tensor fused = ops::kd_hard_loss(s, t, y, T, alpha, r);
+        EXPECT_EQ(fused.shape(), r == Reduction::None ? Shape{5} : Shape{}) << what;
+        EXPECT_TRUE(testing::all_close(fused, kd_hard_composition(s, t, y, T, alpha, r))) << what;
+        // d(student), with a non-uniform upstream gradient for the per-row losses.
+        const Tensor w = random({5}, 23, false, 0.5, 2.0);
+        Tensor sf = s.detach(), sc = s.detach();
+        sf.requires_grad_();
+        sc.requires_grad_();
+        const auto reduce = [&](const Tensor& loss) { return r == Reduction::None ? ops::sum(loss * w) : loss; };
+        reduce(ops::kd_hard_loss(sf, t, y, T, alpha, r)).backward();
+        reduce(kd_hard_composition(sc, t, y, T, alpha, r)).backward();
+        EXPECT_TRUE(testing::all_close(sf.grad(), sc.grad())) << what << " d(student)";
+      }
+    }
+  }
+  EXPECT_TRUE(testing::all_close(ops::kd_hard_loss(s, t, y, 4.0, 0.3),
+                                 ops::kd_hard_loss(s, t, y, 4.0, 0.3, Reduction::BatchMean)))
+      << "batchmean is the default";
+}
+
+TEST(KdHardLossGrad, EachTemperatureAlphaAndReduction) {
+  const Tensor s = leaf({4, 6}, 24), t = random({4, 6}, 25, false, -2.0, 2.0);
+  const Tensor y = from_vector<std::int64_t>({5, 0, 2, 2});
+  for (double T : kHardTemperatures) {
+    for (double alpha : kHardAlphas) {
+      for (Reduction r : kHardReductions) {
+        EXPECT_TRUE(
+            gradcheck([=](const std::vector<Tensor>& in) { return ops::kd_hard_loss(in[0], t, y, T, alpha, r); }, {s}))
+            << "T " << T << " alpha " << alpha << " " << ops::reduction_name(r);
+      }
+    }
+  }
+}
+
+TEST(KdHardLoss, F32MatchesF64AndStaysFiniteForHugeLogits) {
+  Generator g(26);
+  const Tensor a = rand({6, 7}, g, DType::F32, Device::cpu(), -4.0, 4.0);
+  const Tensor b = rand({6, 7}, g, DType::F32, Device::cpu(), -4.0, 4.0);
+  const Tensor y = from_vector<std::int64_t>({0, 6, 3, 3, 1, 5});
+  for (Reduction r : kHardReductions) {
+    Tensor grads[2], values[2];
+    for (int i = 0; i < 2; ++i) {
+      Tensor x = a.to(i == 0 ? DType::F32 : DType::F64).detach();
+      x.requires_grad_();
+      values[i] = ops::kd_hard_loss(x, b.to(x.dtype()), y, 4.0, 0.7, r);
+      ops::sum(values[i]).backward();
+      grads[i] = x.grad();
+    }
+    const testing::Tolerance tol = testing::tolerance_for(DType::F32);
+    EXPECT_TRUE(testing::all_close(values[0].to(DType::F64), values[1], tol)) << ops::reduction_name(r);
+    EXPECT_TRUE(testing::all_close(grads[0].to(DType::F64), grads[1], tol)) << ops::reduction_name(r);
+  }
+  Tensor s = from_vector<double>({1e4, -1e4, 0, -1e4, 1e4, 0}, {2, 3});
+  const Tensor t = from_vector<double>({-1e4, 1e4, 0, -1e4, 1e4, 0}, {2, 3});
+  s.requires_grad_();
+  const Tensor loss = ops::kd_hard_loss(s, t, from_vector<std::int64_t>({1, 1}), 1.0, 0.5, Reduction::Sum);
+  // Row 0: T^2 KL = 2e4 (see KdKlDiv.FiniteForHugeLogits), CE = 2e4; row 1: 0 and 0.
+  EXPECT_NEAR(loss.item<double>(), 2e4, 1e-9);
+  loss.backward();
+  EXPECT_TRUE(all_finite(s.grad()));
+}
+
+TEST(KdHardLoss, ErrorsNameExpectedAndFound) {
+  const Tensor s = zeros({2, 3});
+  const Tensor y = from_vector<std::int64_t>({0, 2});
+  EXPECT_TRUE(throws_with<ShapeError>(
+      [&] {
+        ops::kd_hard_loss(s, zeros({2, 4}), y, 2.0, 0.5);
+      },
+      "kd_hard_loss: expected teacher logits of the student's shape [2, 3], found [2, 4]"));
+  EXPECT_TRUE(throws_with<ShapeError>([&] { ops::kd_hard_loss(zeros({6}), zeros({6}), y, 2.0, 0.5); },
+                                      "kd_hard_loss: expected student logits of shape [B, C], found [6]"));
+  EXPECT_TRUE(throws_with<DTypeError>(
+      [&] {
+        ops::kd_hard_loss(s, zeros({2, 3}, DType::F64), y, 2.0, 0.5);
+      },
+      "kd_hard_loss: dtypes differ (f32 and f64)"));
+  EXPECT_TRUE(throws_with<DTypeError>([&] { ops::kd_hard_loss(s, s, zeros({2}), 2.0, 0.5); },
+                                      "kd_hard_loss: expected labels of dtype i64 (class indices), found f32"));
+  EXPECT_TRUE(throws_with<ShapeError>(
+      [&] {
+        ops::kd_hard_loss(s, s, from_vector<std::int64_t>({0, 1, 2}), 2.0, 0.5);
+      },
+      "kd_hard_loss: expected labels of shape [2] for logits [2, 3], found [3]"));
+  EXPECT_TRUE(throws_with<ValueError>(
+      [&] {
+        ops::kd_hard_loss(s, s, from_vector<std::int64_t>({0, 3}), 2.0, 0.5);
+      },
+      "kd_hard_loss: label 3 in row 1 is out of range for 3 classes (expected 0 <= label < 3)"));
+  EXPECT_TRUE(throws_with<ValueError>(
+      [&] {
+        ops::kd_hard_loss(s, s, from_vector<std::int64_t>({-1, 0}), 2.0, 0.5);
+      },
+      "kd_hard_loss: label -1 in row 0 is out of range"));
+  EXPECT_NO_THROW(ops::check_deferred_label_errors(Device::cpu())) << "the CPU raises at the call";
+  for (double alpha : {-0.1, 1.5, std::numeric_limits<double>::quiet_NaN()}) {
+    EXPECT_TRUE(throws_with<ValueError>([&] { ops::kd_hard_loss(s, s, y, 2.0, alpha); },
+                                        "kd_hard_loss: alpha must be in [0, 1], found"))
+        << alpha;
+  }
+  EXPECT_TRUE(throws_with<ValueError>([&] { ops::kd_hard_loss(s, s, y, 2.0, 1.5); }, "found 1.5"));
+  EXPECT_TRUE(throws_with<ValueError>([&] { ops::kd_hard_loss(s, s, y, 0.0, 0.5); },
+                                      "kd_hard_loss: temperature must be finite and > 0, found 0"));
+  EXPECT_TRUE(throws_with<ValueError>([&] { ops::kd_hard_loss(s, s, y, -2.0, 0.5); }, "found -2"));
+  EXPECT_TRUE(throws_with<ValueError>([&] { ops::kd_hard_loss(s, s, y, std::numeric_limits<double>::infinity(), 0.5); },
+                                      "found inf"));
+  EXPECT_TRUE(throws_with<ValueError>([&] { ops::kd_hard_loss(s, s, y, 2.0, 0.5, Reduction::Mean); },
+                                      "kd_hard_loss: reduction 'mean' is not valid here"));
+}
+
+// The teacher gets no gradient: one that requires it is an error (not a silently missing gradient),
+// unless grad mode is off; a teacher that does not require grad gets none.
+TEST(KdHardLoss, TeacherThatRequiresGradIsAnError) {
+  Tensor s = leaf({2, 3}, 27);
+  const Tensor t = random({2, 3}, 28, true);
+  const Tensor y = from_vector<std::int64_t>({0, 2});
+  EXPECT_TRUE(throws_with<AutogradError>([&] { ops::kd_hard_loss(s, t, y, 2.0, 0.5); },
+                                         "kd_hard_loss: the teacher logits get no gradient from this loss"));
+  EXPECT_TRUE(
+      throws_with<AutogradError>([&] { ops::kd_hard_loss(s.detach(), t, y, 2.0, 0.5); }, "teacher_logits.detach()"));
+  {
+    autograd::NoGradGuard guard;
+    EXPECT_NO_THROW(ops::kd_hard_loss(s, t, y, 2.0, 0.5));
+  }
+  const Tensor td = t.detach();
+  ops::kd_hard_loss(s, td, y, 2.0, 0.5).backward();
+  EXPECT_TRUE(s.grad().defined());
+  EXPECT_FALSE(td.grad().defined());
+}
+
 TEST(LossKernels, WriteEveryOutput) {
   const std::int64_t B = 3, C = 4, n = B * C;
   std::vector<double> s(static_cast<size_t>(n)), t(static_cast<size_t>(n));
@@ -336,6 +493,11 @@ TEST(LossKernels, WriteEveryOutput) {
   kernels::cpu::kd_kl_div_forward(s.data(), t.data(), rows.data(), elems.data(), stats.data(), B, C, 2.0);
   kernels::cpu::kd_kl_div_backward(s.data(), t.data(), stats.data(), &one, 0, 1.0, ds.data(), dt.data(), B, C, 2.0);
   EXPECT_TRUE(finite(rows) && finite(elems) && finite(stats) && finite(ds) && finite(dt));
+  rows = fresh(B), ds = fresh(n), stats = fresh(5 * B);
+  kernels::cpu::kd_hard_forward(s.data(), t.data(), labels.data(), rows.data(), stats.data(), B, C, 2.0, 0.3);
+  kernels::cpu::kd_hard_backward(s.data(), t.data(), labels.data(), stats.data(), &one, 0, 1.0, ds.data(), B, C, 2.0,
+                                 0.3);
+  EXPECT_TRUE(finite(rows) && finite(stats) && finite(ds));
   elems = fresh(n), ds = fresh(n), dt = fresh(n);
   kernels::cpu::mse_forward(s.data(), t.data(), elems.data(), n);
   kernels::cpu::mse_sum_forward(s.data(), t.data(), y.data(), n, 1.0);

@@ -260,7 +260,7 @@ TEST(CudaLoss, MseMatchesCpu) {
   }
 }
 
-// The fused hard-label kernel (no op uses it yet) against alpha KD + (1 - alpha) CE on the CPU:
+// The fused hard-label kernel (ops::kd_hard_loss uses it; tested below) against alpha KD + (1 - alpha) CE on the CPU:
 // per-row losses, then d(student) for the batch mean (scalar upstream) and for weighted rows.
 TEST(CudaLoss, HardLabelKdKernelMatchesTheCpuComposition) {
   KDCU_REQUIRE_GPU();
@@ -335,6 +335,97 @@ TEST(CudaLoss, HardLabelKdKernelGivesABadLabelNanRows) {
   EXPECT_TRUE(testing::throws_with<ValueError>([&] { ops::check_deferred_label_errors(kGpu); },
                                                "label 40 in row 1 is out of range for 33 classes"));
   EXPECT_NO_THROW(ops::check_deferred_label_errors(kGpu));
+}
+
+// ops::kd_hard_loss (the fused hard-label KD op) on CUDA against the op on the CPU (its f32 reference):
+// every class count, odd batches, each reduction and alpha, value and d(student), outputs poisoned.
+TEST(CudaLoss, KdHardLossOpMatchesCpu) {
+  KDCU_REQUIRE_GPU();
+  set_poison_allocations(true);  // outputs start as NaN: an unwritten element fails
+  EXPECT_NO_THROW(ops::check_deferred_label_errors(kGpu)) << "a label error left by an earlier test";
+  Generator g(48);
+  for (const Case& c : cases()) {
+    const Tensor s = logits({c.B, c.C}, g, c.outliers), t = logits({c.B, c.C}, g, c.outliers);
+    const Tensor y = labels(c.B, c.C, g), yd = y.to(kGpu), td = t.to(kGpu), seed = randn({c.B}, g);
+    for (double alpha : {0.0, 0.3, 1.0}) {
+      for (Reduction r : {Reduction::BatchMean, Reduction::Sum, Reduction::None}) {
+        const std::string what = c.str() + " alpha " + std::to_string(alpha) + " " + ops::reduction_name(r);
+        const Tensor sc = leaf_on(s, Device::cpu(), true), sd = leaf_on(s, kGpu, true);
+        const Tensor lc = ops::kd_hard_loss(sc, t, y, c.T, alpha, r), ld = ops::kd_hard_loss(sd, td, yd, c.T, alpha, r);
+        EXPECT_EQ(ld.device(), kGpu) << what;
+        EXPECT_EQ(ld.shape(), lc.shape()) << what;
+        EXPECT_TRUE(all_finite(ld)) << what << " loss";
+        EXPECT_TRUE(testing::all_close(ld, lc, kd_tol())) << what << " loss";
+        run_backward(lc, seed);
+        run_backward(ld, seed);
+        EXPECT_TRUE(all_finite(sd.grad())) << what << " d(student)";
+        EXPECT_TRUE(testing::all_close(sd.grad(), sc.grad(), kd_tol())) << what << " d(student)";
+      }
+    }
+    autograd::NoGradGuard guard;  // no graph: the forward gets no stats buffer
+    EXPECT_TRUE(testing::all_close(ops::kd_hard_loss(s.to(kGpu), td, yd, c.T, 0.3),
+                                   ops::kd_hard_loss(s, t, y, c.T, 0.3), kd_tol()))
+        << c.str() << " no grad";
+  }
+  EXPECT_NO_THROW(ops::check_deferred_label_errors(kGpu)) << "valid labels leave no label error";
+}
+
+TEST(CudaLoss, KdHardLossOpErrorsOnCuda) {
+  KDCU_REQUIRE_GPU();
+  const Tensor s = zeros({3, 5}, DType::F64, kGpu), y = from_vector<std::int64_t>({0, 1, 4}).to(kGpu);
+  EXPECT_TRUE(testing::throws_with<DTypeError>([&] { ops::kd_hard_loss(s, s, y, 2.0, 0.5); },
+                                               "kd_hard_loss: the CUDA kernel supports f32 only, found f64"));
+  const Tensor sf = zeros({3, 5}, DType::F32, kGpu);
+  Tensor tf = zeros({3, 5}, DType::F32, kGpu);
+  tf.requires_grad_();
+  EXPECT_TRUE(testing::throws_with<AutogradError>([&] { ops::kd_hard_loss(sf, tf, y, 2.0, 0.5); },
+                                                  "the teacher logits get no gradient"));
+  EXPECT_TRUE(testing::throws_with<DeviceError>(
+      [&] {
+        ops::kd_hard_loss(sf, sf, from_vector<std::int64_t>({0, 1, 4}), 2.0, 0.5);
+      },
+      "kd_hard_loss"));
+}
+
+// A bad label through the op on CUDA: that row's loss and d(student) are NaN, the other rows are
+// the CPU's, the batch mean is NaN, and check_deferred_label_errors raises the error once.
+TEST(CudaLoss, KdHardLossOpGivesABadLabelNanRowsAndDefersTheError) {
+  KDCU_REQUIRE_GPU();
+  set_poison_allocations(true);  // outputs start as NaN: an unwritten element fails
+  EXPECT_NO_THROW(ops::check_deferred_label_errors(kGpu)) << "a label error left by an earlier test";
+  Generator g(49);
+  const std::int64_t B = 5, C = 33;
+  const Tensor s = logits({B, C}, g, false), t = logits({B, C}, g, false), td = t.to(kGpu);
+  const Tensor y_bad = from_vector<std::int64_t>({1, 40, 0, -2, 5}).to(kGpu);
+  const Tensor y_ref = from_vector<std::int64_t>({1, 0, 0, 0, 5});
+  const Tensor sd = leaf_on(s, kGpu, true), sc = leaf_on(s, Device::cpu(), true);
+  const Tensor rows = ops::kd_hard_loss(sd.detach(), td, y_bad, 4.0, 0.7, Reduction::None);
+  const Tensor ref = ops::kd_hard_loss(s, t, y_ref, 4.0, 0.7, Reduction::None);
+  const std::vector<double> r = rows.to_vector<double>();
+  for (std::int64_t b = 0; b < B; ++b) {
+    const bool bad = b == 1 || b == 3;
+    EXPECT_EQ(std::isnan(r[b]), bad) << "row " << b;
+    if (!bad) {
+      EXPECT_TRUE(testing::all_close(rows_of(rows, b, b + 1), ref.slice(b, b + 1), kd_tol())) << "row " << b;
+    }
+  }
+  const Tensor mean = ops::kd_hard_loss(sd, td, y_bad, 4.0, 0.7);
+  EXPECT_TRUE(std::isnan(mean.item<double>()));
+  mean.backward();
+  ops::kd_hard_loss(sc, t, y_ref, 4.0, 0.7).backward();
+  for (std::int64_t b = 0; b < B; ++b) {
+    const bool bad = b == 1 || b == 3;
+    for (double v : rows_of(sd.grad(), b, b + 1).to_vector<double>())
+      EXPECT_TRUE(bad ? std::isnan(v) : std::isfinite(v)) << "d(student) row " << b;
+    if (!bad) {
+      EXPECT_TRUE(testing::all_close(rows_of(sd.grad(), b, b + 1), sc.grad().slice(b, b + 1), kd_tol()))
+          << "d(student) row " << b;
+    }
+  }
+  // Two calls saw the bad labels; the record names the first, at its smallest bad row.
+  EXPECT_TRUE(testing::throws_with<ValueError>([&] { ops::check_deferred_label_errors(kGpu); },
+                                               "label 40 in row 1 is out of range for 33 classes"));
+  EXPECT_NO_THROW(ops::check_deferred_label_errors(kGpu)) << "the check clears the record";
 }
 
 }  // namespace
