@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs kdcu's CUDA KD-loss microbenchmark (bench_kd_cuda) and times PyTorch's usual KD recipe on
 the same GPU in the same run, the same way (CUDA events, L2 flushed before every run, median of 50
-after warm-up), and prints one table: kdcu fused, kdcu composed, PyTorch, the ratios, and the
+after warm-up), and prints one table: kdcu fused, kdcu composed, PyTorch eager and torch.compile
+(where it works), the ratios, and the
 fused kernel's achieved bandwidth against the measured device-to-device copy and the device's
 peak.
 
@@ -52,17 +53,34 @@ def time_cuda(fn, flush):
     return statistics.median(samples)
 
 
-def torch_kd_seconds(B, C, T, flush):
+def kd_recipe(s, t, T):
+    return F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1), reduction="batchmean") * T * T
+
+
+def torch_kd_seconds(B, C, T, flush, loss_fn=kd_recipe):
     g = torch.Generator(device="cuda").manual_seed(0)
     s = (torch.randn(B, C, device="cuda", generator=g) * 3).requires_grad_()
     t = torch.randn(B, C, device="cuda", generator=g) * 3
 
     def step():
-        loss = F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1), reduction="batchmean") * T * T
+        loss = loss_fn(s, t, T)
         loss.backward()
         s.grad = None
 
     return time_cuda(step, flush)
+
+
+def compiled_recipe():
+    """torch.compile of the recipe (forward and, through AOTAutograd, backward), or (None, reason)."""
+    if not hasattr(torch, "compile"):
+        return None, f"PyTorch {torch.__version__} has no torch.compile"
+    try:
+        fn = torch.compile(kd_recipe)
+        x = torch.randn(4, 10, device="cuda", requires_grad=True)
+        fn(x, torch.randn(4, 10, device="cuda"), 4.0).backward()
+        return fn, ""
+    except Exception as e:  # a missing compiler toolchain, an unsupported GPU, ...
+        return None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
 
 
 def main():
@@ -92,18 +110,27 @@ def main():
         peak_text = f"peak {peak / 1e12:.2f} TB/s (data sheet)" if peak else "peak unknown for this device"
         print(f"KD loss fwd+bwd, f32, {name}, T = {T:g}; PyTorch {torch.__version__}; D2D copy "
               f"{rows[0]['copy_gbs']:.0f} GB/s; {peak_text}; median of {RUNS}, L2 flushed")
+    compiled, why_not = compiled_recipe()
+    if not args.json:
+        if compiled is None:
+            print(f"torch.compile: unavailable ({why_not})")
         print(f"{'B x C':<14} {'fused us':>10} {'GB/s':>8} {'% peak':>7} {'composed us':>12} {'PyTorch us':>11} "
-              f"{'composed/fused':>15} {'PyTorch/fused':>14}")
+              f"{'composed/fused':>15} {'PyTorch/fused':>14}" + (f" {'compiled us':>12} {'compiled/fused':>15}"
+                                                                   if compiled else ""))
     for r in rows:
         pt = torch_kd_seconds(r["B"], r["C"], T, flush)
+        ct = torch_kd_seconds(r["B"], r["C"], T, flush, compiled) if compiled else None
         fused_s = r["fused_us"] * 1e-6
         pct_peak = 100.0 * r["gbs"] * 1e9 / peak if peak else float("nan")
         if args.json:
             print(json.dumps({**r, "torch_us": pt * 1e6, "torch_over_fused": pt / fused_s, "pct_peak": pct_peak,
-                              "torch": torch.__version__}))
+                              "torch": torch.__version__, "compiled_us": ct * 1e6 if ct else None,
+                              "compiled_over_fused": ct / fused_s if ct else None,
+                              "compile_unavailable": why_not or None}))
         else:
             print(f"{str(r['B']) + ' x ' + str(r['C']):<14} {r['fused_us']:>10.1f} {r['gbs']:>8.1f} {pct_peak:>6.1f}% "
-                  f"{r['composed_us']:>12.1f} {pt * 1e6:>11.1f} {r['ratio']:>14.2f}x {pt / fused_s:>13.2f}x")
+                  f"{r['composed_us']:>12.1f} {pt * 1e6:>11.1f} {r['ratio']:>14.2f}x {pt / fused_s:>13.2f}x"
+                  + (f" {ct * 1e6:>12.1f} {ct / fused_s:>14.2f}x" if ct else ""))
     return 0
 
 
