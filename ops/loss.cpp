@@ -181,6 +181,20 @@ Reduction parse_reduction(const std::string& name) {
 
 // --------------------------------------------------------------------------- cross-entropy
 
+namespace {
+
+// The labels of a CPU loss, every one checked to lie in [0, C): a ValueError names the first bad
+// one and its row (the CUDA kernels mark such rows NaN instead; check_deferred_label_errors).
+const std::int64_t* cpu_checked_labels(const Tensor& labels, std::int64_t N, std::int64_t C, const char* op) {
+  const std::int64_t* y = labels.data<std::int64_t>();
+  const std::int64_t bad = kernels::cpu::first_bad_label(y, N, C);
+  require<ValueError>(bad < 0, op, ": label ", bad < 0 ? 0 : y[bad], " in row ", bad, " is out of range for ", C,
+                      " classes (expected 0 <= label < ", C, ")");
+  return y;
+}
+
+}  // namespace
+
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing, Reduction reduction) {
   const char* op = "cross_entropy";
   check_defined(logits, op, "logits");
@@ -203,10 +217,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_sm
     kernels::on_device(
         logits.device(),
         [&](auto) {
-          const std::int64_t* y = labels.data<std::int64_t>();
-          const std::int64_t bad = kernels::cpu::first_bad_label(y, N, C);
-          require<ValueError>(bad < 0, op, ": label ", bad < 0 ? 0 : y[bad], " in row ", bad, " is out of range for ",
-                              C, " classes (expected 0 <= label < ", C, ")");
+          const std::int64_t* y = cpu_checked_labels(labels, N, C, op);
           kernels::cpu::cross_entropy_forward<T>(logits.data<T>(), y, rows.data<T>(), N, C, T(label_smoothing));
         },
         [&](auto) {
@@ -374,10 +385,7 @@ Tensor kd_hard_loss(const Tensor& student_logits, const Tensor& teacher_logits, 
     kernels::on_device(
         s.device(),
         [&](auto) {
-          const std::int64_t* y = labels.data<std::int64_t>();
-          const std::int64_t bad = kernels::cpu::first_bad_label(y, B, C);
-          require<ValueError>(bad < 0, op, ": label ", bad < 0 ? 0 : y[bad], " in row ", bad, " is out of range for ",
-                              C, " classes (expected 0 <= label < ", C, ")");
+          const std::int64_t* y = cpu_checked_labels(labels, B, C, op);
           kernels::cpu::kd_hard_forward<T>(s.data<T>(), t.data<T>(), y, rows.data<T>(),
                                            graph ? stats.data<double>() : nullptr, B, C, T(temperature), T(alpha));
         },
