@@ -296,11 +296,10 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   return out;
 }
 
-// --------------------------------------------------------------------------- KD (KL divergence)
+namespace {
 
-Tensor kd_kl_div(const Tensor& student_logits, const Tensor& teacher_logits, double temperature, Reduction reduction) {
-  const char* op = "kd_kl_div";
-  const Tensor &s = student_logits, &t = teacher_logits;
+// Student and teacher logits of a KD loss: both defined, [B, C] floating, same shape, dtype, device.
+void check_logit_pair(const Tensor& s, const Tensor& t, const char* op) {
   check_defined(s, op, "student_logits");
   check_defined(t, op, "teacher_logits");
   check_floating(s, op);
@@ -309,6 +308,16 @@ Tensor kd_kl_div(const Tensor& student_logits, const Tensor& teacher_logits, dou
                       shape_str(s.shape()), ", found ", shape_str(t.shape()));
   check_same_dtype(s, t, op);
   check_same_device(s, t, op);
+}
+
+}  // namespace
+
+// --------------------------------------------------------------------------- KD (KL divergence)
+
+Tensor kd_kl_div(const Tensor& student_logits, const Tensor& teacher_logits, double temperature, Reduction reduction) {
+  const char* op = "kd_kl_div";
+  const Tensor &s = student_logits, &t = teacher_logits;
+  check_logit_pair(s, t, op);
   check_temperature(temperature, op);
 
   const std::int64_t B = s.size(0), C = s.size(1);
@@ -352,15 +361,8 @@ Tensor kd_hard_loss(const Tensor& student_logits, const Tensor& teacher_logits, 
                     double temperature, double alpha, Reduction reduction) {
   const char* op = "kd_hard_loss";
   const Tensor &s = student_logits, &t = teacher_logits;
-  check_defined(s, op, "student_logits");
-  check_defined(t, op, "teacher_logits");
+  check_logit_pair(s, t, op);
   check_defined(labels, op, "labels");
-  check_floating(s, op);
-  require<ShapeError>(s.dim() == 2, op, ": expected student logits of shape [B, C], found ", shape_str(s.shape()));
-  require<ShapeError>(s.shape() == t.shape(), op, ": expected teacher logits of the student's shape ",
-                      shape_str(s.shape()), ", found ", shape_str(t.shape()));
-  check_same_dtype(s, t, op);
-  check_same_device(s, t, op);
   const std::int64_t B = s.size(0), C = s.size(1);
   require<DTypeError>(labels.dtype() == DType::I64, op, ": expected labels of dtype i64 (class indices), found ",
                       dtype_name(labels.dtype()));
