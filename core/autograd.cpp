@@ -58,6 +58,7 @@ void check_grad(const Node& node, size_t i, const Tensor& g) {
 void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
   if (!leaf.grad) {
     leaf.grad = exclusively_owned(g) ? g.impl_ptr() : g.detach().clone().impl_ptr();
+    leaf.grad->uniform_grad.reset();  // the user and the optimizers may change .grad in place
   } else {
     accumulate(Tensor(leaf.grad), g);
   }
@@ -82,6 +83,10 @@ std::vector<Node*> topological_order(Node* root) {
 }
 
 }  // namespace
+
+std::optional<double> uniform_value(const Tensor& g) {
+  return g.defined() ? g.impl()->uniform_grad : std::nullopt;
+}
 
 bool grad_enabled() {
   return t_grad_enabled;
@@ -132,7 +137,8 @@ void run_backward(const Tensor& root, const Tensor& grad) {
                          shape_str(root.shape()),
                          "): no input of the computation had requires_grad, or it ran under no-grad");
   Tensor seed = grad;
-  if (!seed.defined()) {
+  const bool implicit_seed = !seed.defined();
+  if (implicit_seed) {
     require<AutogradError>(root.numel() == 1,
                            "backward() without a gradient needs a one-element tensor; found "
                            "shape ",
@@ -153,6 +159,7 @@ void run_backward(const Tensor& root, const Tensor& grad) {
                          "' a second time: the graph is freed after the first backward; recompute the forward");
   const std::vector<Node*> order = topological_order(start);
   std::unordered_map<Node*, Tensor> pending{{start, seed.detach()}};
+  if (implicit_seed) pending[start].impl()->uniform_grad = 1.0;
   for (Node* node : order) {
     auto it = pending.find(node);
     if (it == pending.end()) continue;  // no gradient flows into this node
@@ -176,12 +183,17 @@ void run_backward(const Tensor& root, const Tensor& grad) {
         Tensor& slot = pending[e.node.get()];
         if (!slot.defined()) {
           slot = std::move(gi);
-        } else if (exclusively_owned(slot)) {
-          accumulate(slot, gi);
         } else {
-          Tensor sum = slot.clone();
-          accumulate(sum, gi);
-          slot = sum;
+          // A sum of two known-uniform gradients is known; anything else added makes it unknown.
+          const std::optional<double> u = slot.impl()->uniform_grad, v = gi.impl()->uniform_grad;
+          if (exclusively_owned(slot)) {
+            accumulate(slot, gi);
+          } else {
+            Tensor sum = slot.clone();
+            accumulate(sum, gi);
+            slot = sum;
+          }
+          slot.impl()->uniform_grad = u && v ? std::optional<double>(*u + *v) : std::nullopt;
         }
       }
     }

@@ -8,6 +8,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "core/tensor.h"
@@ -59,6 +60,12 @@ bool needs_graph(std::initializer_list<Tensor> inputs);
 // Makes `out` the output of a new node `name` over `inputs` (undefined inputs are allowed and get
 // no gradient). Does nothing when needs_graph(inputs) is false.
 void record(Tensor& out, const char* name, std::initializer_list<Tensor> inputs, BackwardFn backward);
+
+// The value every element of the gradient g equals, when it is known on the host: backward()
+// without an explicit gradient seeds with 1, and affine ops (x * a + b, hence the weights of a sum
+// of losses) carry it along. A backward may use it to avoid a multiply (ops::kd_kl_div returns the
+// gradient its forward already wrote when the upstream is 1). nullopt: unknown, read g itself.
+std::optional<double> uniform_value(const Tensor& g);
 
 // The engine behind Tensor::backward.
 void run_backward(const Tensor& root, const Tensor& grad);

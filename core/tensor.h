@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -28,6 +29,10 @@ struct TensorImpl {
   bool requires_grad = false;
   std::shared_ptr<TensorImpl> grad;  // accumulated by backward (leaves only)
   std::shared_ptr<Node> grad_fn;     // the node that produced this tensor; null for leaves
+  // Set only by autograd on a gradient in flight whose every element equals this host-known value
+  // (backward()'s implicit seed 1 and affine images of it), so an op's backward can skip a
+  // multiply. Cleared before a gradient becomes a leaf's .grad; see autograd::uniform_value.
+  std::optional<double> uniform_grad;
 };
 
 class Tensor {

@@ -145,6 +145,9 @@ Tensor affine(const Tensor& x, double alpha, double beta) {
     kernels::on_device(
         x.device(), [&](auto) { kernels::cpu::affine<T>(x.data<T>(), y.data<T>(), x.numel(), a, b); },
         [&](auto) { kernels::cuda::affine<T>(x.data<T>(), y.data<T>(), x.numel(), a, b, x.device().index); });
+    // A known-uniform gradient stays known, with the value the kernel's arithmetic gives.
+    if (const std::optional<double> u = autograd::uniform_value(x))
+      y.impl()->uniform_grad = static_cast<double>(a * static_cast<T>(*u) + b);
   });
   autograd::record(y, "affine", {x}, [alpha](const Tensor& g, const std::vector<bool>&) -> Grads {
     return {alpha == 1.0 ? g : affine(g, alpha, 0.0)};

@@ -1,7 +1,10 @@
 // Differentiable losses, as PyTorch defines them: cross-entropy on logits with integer labels and
 // label smoothing, mean squared error, and the distillation loss T^2 KL(softmax(t/T) || softmax(s/T)),
 // alone or fused with the hard-label cross-entropy (kd_hard_loss).
-// Each is one fused kernel per row; the backward recomputes from the saved logits (no probabilities kept).
+// Each is one fused kernel per row. Cross-entropy's and MSE's backward recomputes from the saved
+// logits (no probabilities kept). A scalar KD loss whose teacher needs no gradient computes the loss
+// and the student's gradient in one kernel call (one launch on CUDA), and its backward only scales
+// that gradient, or hands it over as it is when the upstream gradient is known to be 1.
 #pragma once
 
 #include <string>
@@ -38,6 +41,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction =
 // The KD loss between [B, C] student and teacher logits: e_{b,c} = T^2 p_t (log p_t - log p_s) with
 // p = softmax(logits / T), from log-softmax (finite for logits of +-1e4). BatchMean (sum / B, the
 // default), Sum, Mean (sum / (B*C)) or None ([B, C]). The teacher gets a gradient only if it requires one.
+// A scalar reduction with a teacher that needs no gradient takes the fused path (see the top).
 Tensor kd_kl_div(const Tensor& student_logits, const Tensor& teacher_logits, double temperature,
                  Reduction reduction = Reduction::BatchMean);
 
@@ -54,6 +58,15 @@ Tensor kd_kl_div(const Tensor& student_logits, const Tensor& teacher_logits, dou
 // and check_deferred_label_errors raises it later (its message says "cross_entropy").
 Tensor kd_hard_loss(const Tensor& student_logits, const Tensor& teacher_logits, const Tensor& labels,
                     double temperature, double alpha, Reduction reduction = Reduction::BatchMean);
+
+// kd_hard_loss with BatchMean, plus its two parts for logging: kd = T^2 KL batchmean (kd_kl_div's
+// value) and ce = the mean cross-entropy (cross_entropy's value), both detached, so that
+// total = alpha kd + (1 - alpha) ce. Same errors as kd_hard_loss; one kernel call on either device.
+struct KdHardParts {
+  Tensor total, kd, ce;
+};
+KdHardParts kd_hard_loss_parts(const Tensor& student_logits, const Tensor& teacher_logits, const Tensor& labels,
+                               double temperature, double alpha);
 
 }  // namespace ops
 }  // namespace kdcu

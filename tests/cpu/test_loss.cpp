@@ -10,6 +10,7 @@
 
 #include "core/autograd.h"
 #include "core/factories.h"
+#include "kernels/cpu/kd_loss.h"
 #include "kernels/cpu/loss.h"
 #include "ops/elementwise.h"
 #include "ops/loss.h"

@@ -14,6 +14,7 @@
 
 #include "core/autograd.h"
 #include "core/factories.h"
+#include "kernels/cuda/kd_loss.h"
 #include "kernels/cuda/loss.h"
 #include "kernels/dispatch.h"
 #include "ops/elementwise.h"
