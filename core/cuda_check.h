@@ -30,6 +30,7 @@ void launch(const char* name, void (*kernel)(KernelArgs...), dim3 grid, dim3 blo
             Args&&... args) {
   if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;  // empty tensors launch nothing
   kernel<<<grid, block, shared_bytes, stream(device)>>>(static_cast<KernelArgs>(args)...);
+  note_launch();
   check(static_cast<int>(cudaGetLastError()), name, __FILE__, __LINE__);
 }
 

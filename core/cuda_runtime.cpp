@@ -21,7 +21,15 @@ namespace cuda {
 namespace {
 std::atomic<long long> g_live_bytes{0};
 std::atomic<long long> g_allocations{0};
+std::atomic<long long> g_launches{0};
 }  // namespace
+
+long long launch_count() {
+  return g_launches.load();
+}
+void note_launch() {
+  g_launches.fetch_add(1, std::memory_order_relaxed);
+}
 
 long long live_bytes() {
   return g_live_bytes.load();

@@ -42,6 +42,10 @@ void synchronize(int device);
 long long live_bytes();
 // Number of calls into the pool's allocator since start (to show the steady state allocates nothing new).
 long long allocation_count();
+// Number of kdcu's own kernel launches since start (every launch goes through cuda::launch; cuBLAS,
+// cuDNN and memsets are not counted), so a test can see how many launches an op makes.
+long long launch_count();
+void note_launch();
 
 // Throws CudaError "<call> failed at <file>:<line>: <name>: <description>" when `status` is not
 // success (a cudaError_t passed as int). The error text is looked up from the CUDA runtime.

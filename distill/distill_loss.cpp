@@ -330,7 +330,20 @@ DistillLoss::Result DistillLoss::compute(const ModelOutputs& student, const std:
     r.terms.emplace_back(name, value.detach());
     weighted.emplace_back(w, value);
   };
-  if (config_.kd_weight > 0.0) {
+  // Hinton KD plus plain CE from one teacher: one fused kernel call for both terms and their
+  // gradient, w (alpha KD + (1 - alpha) CE) with w = kd + ce weight (ops::kd_hard_loss_parts).
+  const bool fused = config_.kd_weight > 0.0 && config_.ce_weight > 0.0 && teachers.size() == 1 &&
+                     config_.confidence_gamma == 0.0 && config_.label_smoothing == 0.0 &&
+                     !teachers[0].logits.requires_grad();
+  if (fused) {
+    const double w = r.kd_weight + config_.ce_weight;
+    const ops::KdHardParts p =
+        ops::kd_hard_loss_parts(student.logits, teachers[0].logits, labels, r.temperature, r.kd_weight / w);
+    r.terms.emplace_back("kd", p.kd);
+    r.terms.emplace_back("ce", p.ce);
+    weighted.emplace_back(w, p.total);
+  }
+  if (config_.kd_weight > 0.0 && !fused) {
     Tensor kd;
     if (teachers.size() > 1) {
       std::vector<Tensor> t_logits;
@@ -343,7 +356,7 @@ DistillLoss::Result DistillLoss::compute(const ModelOutputs& student, const std:
     }
     add("kd", r.kd_weight, kd);
   }
-  if (config_.ce_weight > 0.0)
+  if (config_.ce_weight > 0.0 && !fused)
     add("ce", config_.ce_weight, ops::cross_entropy(student.logits, labels, config_.label_smoothing));
   if (config_.mse_weight > 0.0) add("mse", config_.mse_weight, logit_mse(student.logits, teachers[0].logits));
   for (size_t i = 0; i < terms_.size(); ++i) {
@@ -375,7 +388,7 @@ DistillLoss::Result DistillLoss::compute(const ModelOutputs& student, const std:
     add(names_[names_.size() - terms_.size() + i], spec.weight, value);
   }
   for (const auto& [w, v] : weighted) {
-    const Tensor term = ops::mul(v, w);
+    const Tensor term = w == 1.0 ? v : ops::mul(v, w);
     r.total = r.total.defined() ? ops::add(r.total, term) : term;
   }
   return r;

@@ -4,6 +4,8 @@
 // it is the ensemble form (distill/logit_losses.h), with confidence_gamma > 0 the
 // confidence-weighted form. --alpha a is kd_weight = a, ce_weight = 1 − a: alpha weights the KD
 // term (Hinton et al. 2015). Plain training is kd_weight = 0, ce_weight = 1, no teacher.
+// The common case, KD from one teacher plus CE without smoothing, is computed as one fused term
+// (ops::kd_hard_loss_parts: one kernel call for both values and the student's gradient).
 #pragma once
 
 #include <cstddef>

@@ -296,6 +296,15 @@ TEST(DistillComposition, TotalIsWeightedSumOfKdAndCe) {
     EXPECT_EQ(r.total.dim(), 0);
     EXPECT_EQ(r.total.dtype(), DType::F64);
     for (const auto& [n, v] : r.terms) EXPECT_FALSE(v.requires_grad()) << n;
+    // d(student): KD + CE from one teacher is one fused term; it must match the separate losses.
+    Tensor sf = s.detach().clone(), sc = s.detach().clone();
+    sf.requires_grad_();
+    sc.requires_grad_();
+    loss.compute(logits_only(sf), {logits_only(t)}, y, 0.5).total.backward();
+    Tensor composed = ops::mul(ops::cross_entropy(sc, y), b);
+    if (a > 0.0) composed = ops::add(composed, ops::mul(distill::kd_loss(sc, t, 3.0), a));
+    composed.backward();
+    EXPECT_TRUE(testing::all_close(sf.grad(), sc.grad())) << "d(student)";
   }
 }
 
@@ -638,6 +647,14 @@ TEST(DistillComposition, GradcheckTotalWrtStudentLogits) {
   EXPECT_TRUE(testing::gradcheck(
       [&](const std::vector<Tensor>& in) { return loss2.compute(logits_only(in[0]), {logits_only(t)}, y, 0.0).total; },
       {testing::leaf({5, kClasses}, 73)}));
+  // Without smoothing, KD + CE is the fused term (ops::kd_hard_loss_parts), here beside logit MSE.
+  LossConfig plain = c;
+  plain.label_smoothing = 0.0;
+  Generator gen4(0);
+  DistillLoss loss4(plain, *student, {teacher.get()}, gen4);
+  EXPECT_TRUE(testing::gradcheck(
+      [&](const std::vector<Tensor>& in) { return loss4.compute(logits_only(in[0]), {logits_only(t)}, y, 0.4).total; },
+      {testing::leaf({5, kClasses}, 76)}));
   LossConfig two = c;
   two.mse_weight = 0.0;  // logit MSE reads one teacher
   two.teacher_weights = {2.0, 1.0};
