@@ -97,6 +97,14 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
     t->to(dev);
     set_teacher_mode(*t, cfg.teacher_bn_train);
   }
+  // A bad label that an earlier CUDA loss call saw and nobody checked would be blamed on this run's
+  // first NaN; say so now, and start with a clear record (one wait for the device per run).
+  try {
+    ops::check_deferred_label_errors(dev);
+  } catch (const ValueError& e) {
+    throw ValueError(cat("fit: before this run, a CUDA loss call on ", dev.str(),
+                         " saw a bad label that was never checked (ops::check_deferred_label_errors): ", e.what()));
+  }
   // Dropout draws from a generator of the run's seed, saved in the checkpoint.
   auto rng = std::make_shared<Generator>(cfg.seed);
   if (student.generator()) student.set_generator(rng);

@@ -38,6 +38,7 @@
 #include "nn/model.h"
 #include "ops/elementwise.h"
 #include "tests/support/checks.h"
+#include "tests/support/synthetic.h"
 
 namespace kdcu {
 namespace {
@@ -68,27 +69,8 @@ struct TempDir {
   std::string sub(const std::string& name) const { return (path / name).string(); }
 };
 
-// Class c brightens quadrant c of an 8x8 noise image: learnable in a few steps.
 datasets::Dataset make_set(std::int64_t n, std::uint64_t seed, const std::string& name) {
-  datasets::Dataset d;
-  d.name = name;
-  d.channels = 1;
-  d.height = d.width = kSide;
-  d.num_classes = kClasses;
-  Generator gen(seed);
-  const std::vector<float> noise = rand({n * kSide * kSide}, gen).to_vector<float>();
-  for (std::int64_t i = 0; i < n; ++i) {
-    const std::int64_t c = (i * 7 + 3) % kClasses;
-    d.labels.push_back(c);
-    for (std::int64_t y = 0; y < kSide; ++y)
-      for (std::int64_t x = 0; x < kSide; ++x) {
-        const std::int64_t q = (y / 4) * 2 + x / 4;
-        const double v = 90.0 * noise[static_cast<size_t>((i * kSide + y) * kSide + x)] + (q == c ? 140.0 : 0.0);
-        d.images.push_back(static_cast<std::uint8_t>(v));
-      }
-  }
-  d.validate();
-  return d;
+  return testing::quadrant_set(n, seed, name, kSide);
 }
 
 struct Fixture {
