@@ -135,6 +135,7 @@ step build 300 "cmake --build $build -j $jobs" && {
   step kdcu_info 20 "$bin info"
   step test_gpu 150 "ctest --test-dir $build -L gpu -j 8 --output-on-failure --timeout 120"
   step bench_kd_cuda 60 "$build/bench/bench_kd_cuda && $build/bench/bench_kd_cuda --json > $logs/bench_kd_cuda.jsonl"
+  step bench_bn_cuda 40 "$build/bench/bench_bn_cuda"
   step bench_vs_torch 90 "python3 bench/compare_torch_cuda.py --bench $build/bench/bench_kd_cuda"
   step bench_train_step 180 "timeout -k 5 150 python3 bench/compare_torch_train.py --bench $build/bench/bench_train_step --device cuda --batch 256 --steps 20 || { echo 'compare_torch_train.py failed: bench_train_step alone'; for m in cnn_small resnet20; do $build/bench/bench_train_step --model \$m --batch 256 --steps 20 --device cuda; done; }"
   step pipeline_default 240 "$bin pipeline --device cuda --out $logs/pipeline --json > $logs/pipeline.json"
@@ -147,7 +148,7 @@ step build 300 "cmake --build $build -j $jobs" && {
 if [ "$dry" -eq 1 ]; then rm -rf "$logs"; exit 0; fi
 total=$(( $(date +%s) - start_all ))
 { echo; echo "total ${total}s, $failures step(s) not passing"; } >> "$summary"
-for f in bench_kd_cuda bench_vs_torch bench_train_step; do
+for f in bench_kd_cuda bench_bn_cuda bench_vs_torch bench_train_step; do
   [ -s "$logs/$f.log" ] && { echo; echo "## $f"; echo; echo '```'; cat "$logs/$f.log"; echo '```'; } >> "$summary"
 done
 [ -s "$logs/pipeline/report.md" ] && { echo; echo "## pipeline report"; echo; cat "$logs/pipeline/report.md"; } >> "$summary"

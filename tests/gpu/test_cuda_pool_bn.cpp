@@ -1,7 +1,8 @@
 // Pooling and batch norm on CUDA against the CPU reference through the ops: values, gradients,
 // argmax choice under ties, NaN and all -inf windows (seen through the gradient's routing), the
 // avg-pool divisors both ways, running statistics; awkward shapes, f32 and f64, outputs poisoned
-// first. Pooling adds in the CPU's order, so it is compared bit for bit.
+// first. Pooling adds in the CPU's order, so it is compared bit for bit. cuDNN's batch norm, which
+// bench_bn_cuda times against the own kernels, is checked to compute the same thing.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,6 +16,8 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/factories.h"
+#include "kernels/cuda/batch_norm.h"
+#include "kernels/cuda/batch_norm_cudnn.h"
 #include "ops/batch_norm.h"
 #include "ops/elementwise.h"
 #include "ops/pool.h"
@@ -289,6 +292,46 @@ TEST(CudaBatchNorm, DoublePrecisionWorks) {
   yed.backward(seed.to(kGpu));
   EXPECT_TRUE(testing::all_close(xed.grad(), xe.grad(), tol)) << "eval dx";
   EXPECT_TRUE(testing::all_close(wd.grad(), w.grad(), tol)) << "eval dweight";
+}
+
+// bench_bn_cuda's comparison is only fair if cuDNN computes what the own kernels compute.
+TEST(CudaBatchNorm, CudnnBatchNormComputesWhatTheOwnKernelsCompute) {
+  KDCU_REQUIRE_GPU();
+  set_poison_allocations(true);
+  Generator g(91);
+  for (const Shape& shape : {Shape{5, 3, 7, 9}, Shape{64, 16, 14, 14}, Shape{2, 33, 1, 1}}) {
+    const std::int64_t n = shape[0], c = shape[1], s = shape[2] * shape[3];
+    const Tensor x = randn(shape, g, DType::F32, kGpu, 0.5, 2.0), dy = randn(shape, g, DType::F32, kGpu);
+    const Tensor w = randn({c}, g, DType::F32, kGpu, 1.0, 0.1), b = randn({c}, g, DType::F32, kGpu, 0.0, 0.1);
+    const auto vec = [&] { return empty({c}, DType::F32, kGpu); };
+    Tensor y1 = empty_like(x), y2 = empty_like(x), dx1 = empty_like(x), dx2 = empty_like(x);
+    Tensor m1 = vec(), i1 = vec(), m2 = vec(), i2 = vec(), dw1 = vec(), db1 = vec(), dw2 = vec(), db2 = vec();
+    Tensor rm1 = zeros({c}, DType::F32, kGpu), rv1 = ones({c}, DType::F32, kGpu);
+    Tensor rm2 = zeros({c}, DType::F32, kGpu), rv2 = ones({c}, DType::F32, kGpu);
+    kernels::cuda::batch_norm_stats<float>(x.data<float>(), n, c, s, 1e-5, m1.data<float>(), i1.data<float>(),
+                                           rm1.data<float>(), rv1.data<float>(), 0.1, 0);
+    kernels::cuda::batch_norm_forward<float>(x.data<float>(), m1.data<float>(), i1.data<float>(), w.data<float>(),
+                                             b.data<float>(), y1.data<float>(), n, c, s, 0);
+    kernels::cuda::batch_norm_backward<float>(x.data<float>(), dy.data<float>(), m1.data<float>(), i1.data<float>(),
+                                              w.data<float>(), true, dx1.data<float>(), dw1.data<float>(),
+                                              db1.data<float>(), n, c, s, 0);
+    kernels::cuda::cudnn_batch_norm_forward_training(x.data<float>(), y2.data<float>(), w.data<float>(),
+                                                     b.data<float>(), rm2.data<float>(), rv2.data<float>(),
+                                                     m2.data<float>(), i2.data<float>(), n, c, s, 1e-5, 0.1, 0);
+    kernels::cuda::cudnn_batch_norm_backward(x.data<float>(), dy.data<float>(), w.data<float>(), m2.data<float>(),
+                                             i2.data<float>(), dx2.data<float>(), dw2.data<float>(), db2.data<float>(),
+                                             n, c, s, 1e-5, 0);
+    const testing::Tolerance tol = testing::tolerance_for(DType::F32, 20.0);  // cuDNN sums in its own order
+    const std::string what = shape_str(shape);
+    EXPECT_TRUE(testing::all_close(y2, y1, tol)) << what << " y";
+    EXPECT_TRUE(testing::all_close(m2, m1, tol)) << what << " saved mean";
+    EXPECT_TRUE(testing::all_close(i2, i1, tol)) << what << " saved invstd";
+    EXPECT_TRUE(testing::all_close(rm2, rm1, tol)) << what << " running mean";
+    EXPECT_TRUE(testing::all_close(rv2, rv1, tol)) << what << " running var (unbiased)";
+    EXPECT_TRUE(testing::all_close(dx2, dx1, tol)) << what << " dx";
+    EXPECT_TRUE(testing::all_close(dw2, dw1, tol)) << what << " dweight";
+    EXPECT_TRUE(testing::all_close(db2, db1, tol)) << what << " dbias";
+  }
 }
 
 }  // namespace
