@@ -22,6 +22,43 @@ double exp_t(double x) {
   return static_cast<double>(std::exp(static_cast<T>(x)));
 }
 
+// One KD row's max and log-sum-exp of s / T and t / T, exp((t - max t) / T) kept in et for p_t,
+// and, with `ce`, the log-sum-exp of s at temperature 1 (exponentials in double there, as
+// cross_entropy_forward forms them).
+struct KdRowLse {
+  RowLse s, t, one;
+  double sum_t = 0.0;
+  double pt(const std::vector<double>& et, std::int64_t c) const { return et[static_cast<size_t>(c)] / sum_t; }
+};
+
+template <class T>
+KdRowLse kd_row_lse(const T* sr, const T* tr, std::int64_t C, double inv_t, bool ce, std::vector<double>& et) {
+  KdRowLse r;
+  for (std::int64_t c = 0; c < C; ++c) {
+    r.s.max = std::fmax(r.s.max, static_cast<double>(sr[c]));
+    r.t.max = std::fmax(r.t.max, static_cast<double>(tr[c]));
+  }
+  r.one.max = r.s.max;
+  double sum_s = 0.0, sum_1 = 0.0;
+  for (std::int64_t c = 0; c < C; ++c) {
+    const double sv = static_cast<double>(sr[c]);
+    sum_s += exp_t<T>((sv - r.s.max) * inv_t);
+    if (ce) sum_1 += std::exp(sv - r.s.max);
+    et[static_cast<size_t>(c)] = exp_t<T>((static_cast<double>(tr[c]) - r.t.max) * inv_t);
+    r.sum_t += et[static_cast<size_t>(c)];
+  }
+  r.s.log_sum = std::log(sum_s);
+  r.t.log_sum = std::log(r.sum_t);
+  r.one.log_sum = std::log(sum_1);
+  return r;
+}
+
+// T^2 p_t (log p_t - log p_s) from the difference of log-probabilities (exactly 0 when s == t).
+// Where p_t is 0 this is PyTorch's xlogy(0, 0) - 0 * log p_s: 0, or NaN if log p_s = -inf.
+inline double kd_term(double pt, double log_pt, double log_ps, double t2) {
+  return t2 * (pt > 0.0 ? pt * (log_pt - log_ps) : -pt * log_ps);
+}
+
 }  // namespace
 
 template <class T>
@@ -34,27 +71,13 @@ void kd_kl_div_forward(const T* s, const T* t, T* row_loss, T* loss, double* sta
 #pragma omp for
     for (std::int64_t b = 0; b < B; ++b) {
       const T *sr = s + b * C, *tr = t + b * C;
-      RowLse rs, rt;
-      for (std::int64_t c = 0; c < C; ++c) {
-        rs.max = std::fmax(rs.max, static_cast<double>(sr[c]));
-        rt.max = std::fmax(rt.max, static_cast<double>(tr[c]));
-      }
-      double sum_s = 0.0, sum_t = 0.0;
-      for (std::int64_t c = 0; c < C; ++c) {
-        sum_s += exp_t<T>((static_cast<double>(sr[c]) - rs.max) * inv_t);
-        et[static_cast<size_t>(c)] = exp_t<T>((static_cast<double>(tr[c]) - rt.max) * inv_t);
-        sum_t += et[static_cast<size_t>(c)];
-      }
-      rs.log_sum = std::log(sum_s);
-      rt.log_sum = std::log(sum_t);
+      const KdRowLse r = kd_row_lse(sr, tr, C, inv_t, false, et);
+      const RowLse &rs = r.s, &rt = r.t;
       double row = 0.0;
       for (std::int64_t c = 0; c < C; ++c) {
         const double log_ps = rs.log_p(static_cast<double>(sr[c]), inv_t);
         const double log_pt = rt.log_p(static_cast<double>(tr[c]), inv_t);
-        const double pt = et[static_cast<size_t>(c)] / sum_t;
-        // p_t (log p_t - log p_s) from the difference of log-probabilities (exactly 0 when s == t).
-        // Where p_t is 0 this is PyTorch's xlogy(0, 0) - 0 * log p_s: 0, or NaN if log p_s = -inf.
-        const double term = t2 * (pt > 0.0 ? pt * (log_pt - log_ps) : -pt * log_ps);
+        const double term = kd_term(r.pt(et, c), log_pt, log_ps, t2);
         if (loss) loss[b * C + c] = static_cast<T>(term);
         row += term;
       }
@@ -124,29 +147,13 @@ void kd_hard_forward(const T* s, const T* t, const std::int64_t* labels, T* row_
 #pragma omp for
     for (std::int64_t b = 0; b < B; ++b) {
       const T *sr = s + b * C, *tr = t + b * C;
-      RowLse rs, rt, r1;
-      for (std::int64_t c = 0; c < C; ++c) {
-        rs.max = std::fmax(rs.max, static_cast<double>(sr[c]));
-        rt.max = std::fmax(rt.max, static_cast<double>(tr[c]));
-      }
-      r1.max = rs.max;
-      double sum_s = 0.0, sum_t = 0.0, sum_1 = 0.0;
-      for (std::int64_t c = 0; c < C; ++c) {
-        const double sv = static_cast<double>(sr[c]);
-        sum_s += exp_t<T>((sv - rs.max) * inv_t);
-        sum_1 += std::exp(sv - rs.max);
-        et[static_cast<size_t>(c)] = exp_t<T>((static_cast<double>(tr[c]) - rt.max) * inv_t);
-        sum_t += et[static_cast<size_t>(c)];
-      }
-      rs.log_sum = std::log(sum_s);
-      rt.log_sum = std::log(sum_t);
-      r1.log_sum = std::log(sum_1);
+      const KdRowLse r = kd_row_lse(sr, tr, C, inv_t, true, et);
+      const RowLse &rs = r.s, &rt = r.t, &r1 = r.one;
       double kl = 0.0;
       for (std::int64_t c = 0; c < C; ++c) {
         const double log_ps = rs.log_p(static_cast<double>(sr[c]), inv_t);
         const double log_pt = rt.log_p(static_cast<double>(tr[c]), inv_t);
-        const double pt = et[static_cast<size_t>(c)] / sum_t;
-        kl += t2 * (pt > 0.0 ? pt * (log_pt - log_ps) : -pt * log_ps);  // as in kd_kl_div_forward
+        kl += kd_term(r.pt(et, c), log_pt, log_ps, t2);
       }
       const double ce = -r1.log_p(static_cast<double>(sr[labels[b]]), 1.0);
       if (row_loss) row_loss[b] = static_cast<T>(a * kl + (1.0 - a) * ce);
@@ -196,31 +203,16 @@ void kd_fused(const T* s, const T* t, const std::int64_t* labels, T* total, T* k
 #pragma omp for
     for (std::int64_t b = 0; b < B; ++b) {
       const T *sr = s + b * C, *tr = t + b * C;
-      RowLse rs, rt, r1;
-      for (std::int64_t c = 0; c < C; ++c) {
-        rs.max = std::fmax(rs.max, static_cast<double>(sr[c]));
-        rt.max = std::fmax(rt.max, static_cast<double>(tr[c]));
-      }
-      r1.max = rs.max;
-      double sum_s = 0.0, sum_t = 0.0, sum_1 = 0.0;
-      for (std::int64_t c = 0; c < C; ++c) {
-        const double sv = static_cast<double>(sr[c]);
-        sum_s += exp_t<T>((sv - rs.max) * inv_t);
-        if (labels) sum_1 += std::exp(sv - rs.max);
-        et[static_cast<size_t>(c)] = exp_t<T>((static_cast<double>(tr[c]) - rt.max) * inv_t);
-        sum_t += et[static_cast<size_t>(c)];
-      }
-      rs.log_sum = std::log(sum_s);
-      rt.log_sum = std::log(sum_t);
-      r1.log_sum = std::log(sum_1);
+      const KdRowLse r = kd_row_lse(sr, tr, C, inv_t, labels != nullptr, et);
+      const RowLse &rs = r.s, &rt = r.t, &r1 = r.one;
       const std::int64_t y = labels ? labels[b] : -1;
       double kl = 0.0;
       for (std::int64_t c = 0; c < C; ++c) {
         const double sv = static_cast<double>(sr[c]);
         const double log_ps = rs.log_p(sv, inv_t);
         const double log_pt = rt.log_p(static_cast<double>(tr[c]), inv_t);
-        const double pt = et[static_cast<size_t>(c)] / sum_t;
-        kl += t2 * (pt > 0.0 ? pt * (log_pt - log_ps) : -pt * log_ps);  // as in kd_kl_div_forward
+        const double pt = r.pt(et, c);
+        kl += kd_term(pt, log_pt, log_ps, t2);
         if (!ds) continue;
         double g = gk * (exp_t<T>(log_ps) - pt);
         if (labels) g += gc * (std::exp(r1.log_p(sv, 1.0)) - (c == y ? 1.0 : 0.0));

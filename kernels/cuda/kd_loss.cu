@@ -54,6 +54,30 @@ __device__ __forceinline__ float kd_term(const KdRow& r, float sv, float tv, flo
   return t2 * (pt > 0.0f ? pt * r.l(sv, tv) : -pt * r.log_ps(sv));
 }
 
+// Pass 1 of a KD row: the online max and sum of exponentials of s / T and t / T over the team's
+// share of the row, combined across the team; with kOne, also of s at temperature 1 into `one`.
+struct KdPass1 {
+  MaxSum s, t;
+  double lse_s, lse_t;
+  KdRow row;
+};
+
+template <bool kVec, bool kOne, class Team>
+__device__ __forceinline__ KdPass1 kd_pass1(const Team& team, const float* sr, const float* tr, std::int64_t len,
+                                            float inv_t, MaxSum& one) {
+  MaxSum a = max_sum_identity(), b = max_sum_identity();
+  for_row2<kVec>(team, sr, tr, len, [&](std::int64_t, float sv, float tv) {
+    max_sum_add(a, sv, inv_t);
+    max_sum_add(b, tv, inv_t);
+    if constexpr (kOne) max_sum_add(one, sv, 1.0f);
+  });
+  a = team.max_sum(a, inv_t);
+  b = team.max_sum(b, inv_t);
+  if constexpr (kOne) one = team.max_sum(one, 1.0f);
+  const double lse_s = log(a.s), lse_t = log(b.s);
+  return {a, b, lse_s, lse_t, kd_row(a.m, lse_s, b.m, lse_t, inv_t)};
+}
+
 // s, t, loss: (B, C), row_loss: (B), stats: (B, 4)
 template <int W, bool kVec>
 __global__ void __launch_bounds__(1024)
@@ -62,15 +86,11 @@ __global__ void __launch_bounds__(1024)
   for_each_row<W>(B, [&](const auto& team, std::int64_t row, bool valid) {
     const std::int64_t len = valid ? C : 0;
     const float *sr = s + row * C, *tr = t + row * C;
-    MaxSum a = max_sum_identity(), b = max_sum_identity();
-    for_row2<kVec>(team, sr, tr, len, [&](std::int64_t, float sv, float tv) {
-      max_sum_add(a, sv, inv_t);
-      max_sum_add(b, tv, inv_t);
-    });
-    a = team.max_sum(a, inv_t);
-    b = team.max_sum(b, inv_t);
-    const double lse_s = log(a.s), lse_t = log(b.s);
-    const KdRow r = kd_row(a.m, lse_s, b.m, lse_t, inv_t);
+    MaxSum unused;
+    const KdPass1 p1 = kd_pass1<kVec, false>(team, sr, tr, len, inv_t, unused);
+    const KdRow& r = p1.row;
+    const MaxSum &a = p1.s, &b = p1.t;
+    const double lse_s = p1.lse_s, lse_t = p1.lse_t;
     double acc = 0.0;
     if (loss) {
       map_row2<kVec>(team, sr, tr, loss + row * C, len, [&](std::int64_t, float sv, float tv) {
@@ -158,15 +178,11 @@ __global__ void __launch_bounds__(1024)
   for_each_row<W>(B, [&](const auto& team, std::int64_t row, bool valid) {
     const std::int64_t len = valid ? C : 0;
     const float *sr = s + row * C, *tr = t + row * C;
-    MaxSum a = max_sum_identity(), b = max_sum_identity();
-    for_row2<kVec>(team, sr, tr, len, [&](std::int64_t, float sv, float tv) {
-      max_sum_add(a, sv, inv_t);
-      max_sum_add(b, tv, inv_t);
-    });
-    a = team.max_sum(a, inv_t);
-    b = team.max_sum(b, inv_t);
-    const double lse_s = log(a.s), lse_t = log(b.s);
-    const KdRow r = kd_row(a.m, lse_s, b.m, lse_t, inv_t);
+    MaxSum unused;
+    const KdPass1 p1 = kd_pass1<kVec, false>(team, sr, tr, len, inv_t, unused);
+    const KdRow& r = p1.row;
+    const MaxSum &a = p1.s, &b = p1.t;
+    const double lse_s = p1.lse_s, lse_t = p1.lse_t;
     double kl = 0.0, sum1 = 0.0;  // sum1 = sum exp(s - ms): the temperature-1 softmax of the CE term
     for_row2<kVec>(team, sr, tr, len, [&](std::int64_t, float sv, float tv) {
       kl += kd_term(r, sv, tv, t2);
@@ -228,16 +244,8 @@ __global__ void __launch_bounds__(1024)
   for_each_row<W>(B, [&](const auto& team, std::int64_t row, bool valid) {
     const std::int64_t len = valid ? C : 0;
     const float *sr = s + row * C, *tr = t + row * C;
-    MaxSum a = max_sum_identity(), b = max_sum_identity(), one = max_sum_identity();
-    for_row2<kVec>(team, sr, tr, len, [&](std::int64_t, float sv, float tv) {
-      max_sum_add(a, sv, inv_t);
-      max_sum_add(b, tv, inv_t);
-      if constexpr (kHard) max_sum_add(one, sv, 1.0f);
-    });
-    a = team.max_sum(a, inv_t);
-    b = team.max_sum(b, inv_t);
-    if constexpr (kHard) one = team.max_sum(one, 1.0f);
-    const KdRow r = kd_row(a.m, log(a.s), b.m, log(b.s), inv_t);
+    MaxSum one = max_sum_identity();
+    const KdRow r = kd_pass1<kVec, kHard>(team, sr, tr, len, inv_t, one).row;
     [[maybe_unused]] std::int64_t y = -1;
     [[maybe_unused]] bool bad = false;
     [[maybe_unused]] float inv_s1 = 0.0f;
