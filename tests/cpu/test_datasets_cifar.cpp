@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "datasets/cifar.h"
 #include "datasets/gzip.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/checks.h"
 
 namespace kdcu {
@@ -24,18 +25,8 @@ namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
 using kdcu::testing::throws_with;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kdcu_cifar_XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+struct TempDir : testing::TempDir {
+  TempDir() : testing::TempDir("cifar") {}
 };
 
 void write_bytes(const std::string& path, const Bytes& b) {

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "datasets/image_decode.h"
 #include "datasets/image_folder.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/checks.h"
 
 #define STB_IMAGE_WRITE_STATIC
@@ -45,22 +46,8 @@ namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
 using kdcu::testing::throws_with;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kdcu_folder_XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  std::string dir(const std::string& name) const {
-    fs::create_directories(path / name);
-    return (path / name).string();
-  }
+struct TempDir : testing::TempDir {
+  TempDir() : testing::TempDir("folder") {}
 };
 
 // Interleaved [H, W, comp] pixels: value = base + 16 * channel + position.

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "datasets/idx.h"
 #include "datasets/registry.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/checks.h"
 
 #define STB_IMAGE_WRITE_STATIC
@@ -43,22 +44,8 @@ namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
 using kdcu::testing::throws_with;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kdcu_registry_XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  std::string dir(const std::string& name) const {
-    fs::create_directories(path / name);
-    return (path / name).string();
-  }
+struct TempDir : testing::TempDir {
+  TempDir() : testing::TempDir("registry") {}
 };
 
 // The four standard gzip'ed IDX files of n_train / n_test 4x4 images with labels i % classes.

@@ -22,6 +22,7 @@
 #include "distill/evaluate.h"
 #include "distill/soft_label_cache.h"
 #include "nn/model.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/checks.h"
 
 namespace kdcu {
@@ -33,18 +34,8 @@ using testing::throws_with;
 
 constexpr std::int64_t kSide = 8, kClasses = 4;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kdcu_cache_XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+struct TempDir : testing::TempDir {
+  TempDir() : testing::TempDir("cache") {}
 };
 
 datasets::Dataset make_set(std::int64_t n, std::uint64_t seed) {

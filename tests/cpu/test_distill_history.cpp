@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "distill/history.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/checks.h"
 
 namespace kdcu {
@@ -24,17 +25,8 @@ namespace fs = std::filesystem;
 using distill::EpochRecord;
 using testing::throws_with;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kdcu_history_XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct TempDir : testing::TempDir {
+  TempDir() : testing::TempDir("history") {}
 };
 
 EpochRecord record(std::int64_t epoch) {

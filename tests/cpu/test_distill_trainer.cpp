@@ -112,7 +112,7 @@ TEST(DistillTrainer, WritesWeightsCheckpointAndMetrics) {
   Generator gen(0);
   DistillLoss loss(plain_loss(), *model, {}, gen);
   TrainConfig cfg = small_config(3);
-  cfg.out_dir = tmp.sub("run");  // created by fit
+  cfg.out_dir = tmp.file("run");  // created by fit
   const TrainResult r = distill::fit(*model, {}, loss, d.train, d.eval, d.norm, cfg);
   for (const char* f :
        {"best.safetensors", "last.safetensors", "checkpoint.safetensors", "metrics.jsonl", "metrics.csv"})

@@ -30,11 +30,11 @@ void check_resume(const Setup& s, TrainConfig cfg) {
   Generator ga(7);
   DistillLoss la(s.loss, *a, teachers, ga);
   TrainConfig ca = cfg;
-  ca.out_dir = tmp.sub("A");
+  ca.out_dir = tmp.file("A");
   const TrainResult ra = distill::fit(*a, teachers, la, d.train, d.eval, d.norm, ca);
 
   TrainConfig cb = cfg;
-  cb.out_dir = tmp.sub("B");
+  cb.out_dir = tmp.file("B");
   cb.resume = true;  // nothing to resume yet: a fresh run
   {
     const auto b = make(s.student_name, 3);
@@ -148,7 +148,7 @@ TEST(DistillTrainer, NonFiniteLossStopsInTheFirstEpoch) {
   cfg.optim.schedule = "constant";
   cfg.optim.warmup_epochs = 0;
   cfg.optim.lr = 1e30;
-  cfg.out_dir = tmp.sub("run");
+  cfg.out_dir = tmp.file("run");
   std::string what;
   try {
     (void)distill::fit(*model, {}, loss, d.train, d.eval, d.norm, cfg);
@@ -169,7 +169,7 @@ TEST(DistillTrainer, NonFiniteLossInEpochTwoKeepsEpochOneAndResumes) {
   const Fixture& d = data();
   TempDir tmp;
   TrainConfig cfg = small_config(3);
-  cfg.out_dir = tmp.sub("run");
+  cfg.out_dir = tmp.file("run");
   cfg.resume = true;
   // The observer poisons the student after epoch 1 (its files are written by then).
   const auto model = make("cnn_small", 3);
@@ -202,7 +202,7 @@ TEST(DistillTrainer, NonFiniteLossInEpochTwoKeepsEpochOneAndResumes) {
             if (r.epoch == 1) fill_(again->named_parameters().back().second, std::nan(""));
           };
           TrainConfig c2 = cfg;
-          c2.out_dir = tmp.sub("other");
+          c2.out_dir = tmp.file("other");
           (void)distill::fit(*again, {}, l, d.train, d.eval, d.norm, c2, &r2);
         },
         "the files of epoch 1 in"));
@@ -223,7 +223,7 @@ TEST(DistillTrainer, NonFiniteLossInEpochTwoKeepsEpochOneAndResumes) {
   Generator g2(0);
   DistillLoss l2(plain_loss(), *straight, {}, g2);
   TrainConfig c2 = cfg;
-  c2.out_dir = tmp.sub("straight");
+  c2.out_dir = tmp.file("straight");
   const TrainResult ref = distill::fit(*straight, {}, l2, d.train, d.eval, d.norm, c2);
   EXPECT_EQ(differing(fresh->state_dict(), straight->state_dict()), "");
   expect_same_history(resumed.history, ref.history);
@@ -238,7 +238,7 @@ TEST(DistillTrainer, NanWeightsBeforeReluStopTraining) {
   Generator gen(0);
   DistillLoss loss(plain_loss(), *model, {}, gen);
   TrainConfig cfg = small_config(2);
-  cfg.out_dir = tmp.sub("run");
+  cfg.out_dir = tmp.file("run");
   Recorder rec;
   rec.after_epoch = [&](const EpochRecord& r) {
     if (r.epoch == 1) fill_(model->named_parameters().front().second, std::nan(""));  // conv1.weight

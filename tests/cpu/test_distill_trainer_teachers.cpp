@@ -45,7 +45,7 @@ TEST(DistillTrainer, DistillationUsesCacheAndMatchesOnlineTeacher) {
   Generator g1(0);
   DistillLoss l1(kd_loss_config(), *cached, {&teacher}, g1);
   TrainConfig c1 = small_config(3);
-  c1.out_dir = tmp.sub("cached");
+  c1.out_dir = tmp.file("cached");
   Recorder rec1;
   const TrainResult r1 = distill::fit(*cached, {&teacher}, l1, d.train, d.eval, d.norm, c1, &rec1);
   EXPECT_TRUE(r1.used_cache);
@@ -75,7 +75,7 @@ TEST(DistillTrainer, DistillationUsesCacheAndMatchesOnlineTeacher) {
   DistillLoss l2(kd_loss_config(), *online, {&teacher}, g2);
   TrainConfig c2 = small_config(3);
   c2.soft_label_cache = false;
-  c2.out_dir = tmp.sub("online");
+  c2.out_dir = tmp.file("online");
   Recorder rec2;
   const TrainResult r2 = distill::fit(*online, {&teacher}, l2, d.train, d.eval, d.norm, c2, &rec2);
   EXPECT_FALSE(r2.used_cache);
@@ -123,13 +123,13 @@ TEST(DistillTrainer, TwoTeachersCacheMatchesOnline) {
     DistillLoss l(lc, *students.back(), {&t1, t2.get()}, g);
     TrainConfig c = small_config(2);
     c.soft_label_cache = cache;
-    c.out_dir = tmp.sub(cache ? "cached" : "online");
+    c.out_dir = tmp.file(cache ? "cached" : "online");
     results.push_back(distill::fit(*students.back(), {&t1, t2.get()}, l, d.train, d.eval, d.norm, c));
   }
   EXPECT_TRUE(results[0].used_cache);
   EXPECT_FALSE(results[1].used_cache);
-  EXPECT_TRUE(fs::exists(tmp.sub("cached") + "/cache/soft-labels-0-cnn_small.safetensors"));
-  EXPECT_TRUE(fs::exists(tmp.sub("cached") + "/cache/soft-labels-1-cnn_small.safetensors"));
+  EXPECT_TRUE(fs::exists(tmp.file("cached") + "/cache/soft-labels-0-cnn_small.safetensors"));
+  EXPECT_TRUE(fs::exists(tmp.file("cached") + "/cache/soft-labels-1-cnn_small.safetensors"));
   EXPECT_LE(max_abs_diff(students[0]->state_dict(), students[1]->state_dict()), 1e-5);
   expect_close_history(results[0].history, results[1].history, 1e-4);
 }
@@ -146,7 +146,7 @@ TEST(DistillTrainer, CacheIsNotUsedWhenTeacherOutputsVary) {
     TrainConfig c = small_config(1);
     c.augmentation.crop_padding = 1;
     c.augmentation.horizontal_flip = true;
-    c.out_dir = tmp.sub("aug");
+    c.out_dir = tmp.file("aug");
     Recorder rec;
     const TrainResult r = distill::fit(*s, {&teacher}, l, d.train, d.eval, d.norm, c, &rec);
     EXPECT_FALSE(r.used_cache);
@@ -195,7 +195,7 @@ TEST(DistillTrainer, CachedRowsFollowTheShuffle) {
   TempDir tmp;
   nn::Model& teacher = trained_teacher();
   const distill::SoftLabels s =
-      distill::load_or_build_soft_labels(tmp.sub("c/soft.safetensors"), teacher, d.train, d.norm, Device::cpu());
+      distill::load_or_build_soft_labels(tmp.file("c/soft.safetensors"), teacher, d.train, d.norm, Device::cpu());
   ASSERT_EQ(s.logits.shape(), (Shape{d.train.size(), kClasses}));
   const Tensor all = distill::predict_logits(teacher, d.train, d.norm, Device::cpu());
   // A shuffled loader as fit builds it, with the same lookup.

@@ -30,6 +30,7 @@
 #include "nn/model.h"
 #include "nn/optim.h"
 #include "ops/loss.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/checks.h"
 
 namespace kdcu {
@@ -41,18 +42,8 @@ using testing::throws_with;
 using MakeOptimizer = std::function<std::unique_ptr<nn::Optimizer>(const nn::NamedTensors&)>;
 
 // A fresh directory per test, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kdcu_ckpt_XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+struct TempDir : testing::TempDir {
+  TempDir() : testing::TempDir("ckpt") {}
   // Leftover temporaries ("<target>.tmp.<pid>.<n>") in the directory.
   std::vector<std::string> temporaries() const {
     std::vector<std::string> out;

@@ -21,6 +21,7 @@
 
 #include "core/factories.h"
 #include "core/safetensors.h"
+#include "tests/support/temp_dir.h"
 
 namespace kdcu {
 namespace {
@@ -30,19 +31,8 @@ using Bytes = std::string;
 using Named = std::vector<std::pair<std::string, Tensor>>;
 
 // A fresh directory per test, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kdcu_st_XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+struct TempDir : testing::TempDir {
+  TempDir() : testing::TempDir("st") {}
   // Names of leftover temporaries ("<target>.tmp.<pid>.<n>") in the directory.
   std::vector<std::string> temporaries() const {
     std::vector<std::string> out;

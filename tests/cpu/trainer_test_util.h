@@ -35,6 +35,7 @@
 #include "nn/checkpoint.h"
 #include "nn/model.h"
 #include "ops/elementwise.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/checks.h"
 #include "tests/support/synthetic.h"
 
@@ -53,18 +54,8 @@ using testing::throws_with;
 
 constexpr std::int64_t kSide = 8, kClasses = 4;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kdcu_trainer_XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string sub(const std::string& name) const { return (path / name).string(); }
+struct TempDir : testing::TempDir {
+  TempDir() : testing::TempDir("trainer") {}
 };
 
 inline datasets::Dataset make_set(std::int64_t n, std::uint64_t seed, const std::string& name) {
