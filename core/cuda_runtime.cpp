@@ -153,6 +153,14 @@ void synchronize(int device) {
   KDCU_CUDA_CHECK(cudaStreamSynchronize(stream(device)));
 }
 
+MemoryInfo memory_info(int device) {
+  require_device(Device::cuda(device));
+  set_device(device);
+  size_t free_bytes = 0, total_bytes = 0;
+  KDCU_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return {static_cast<long long>(free_bytes), static_cast<long long>(total_bytes)};
+}
+
 #else  // !KDCU_WITH_CUDA
 
 namespace {
@@ -187,6 +195,9 @@ void memset_bytes(void*, int, size_t, int) {
   unavailable();
 }
 void synchronize(int) {
+  unavailable();
+}
+MemoryInfo memory_info(int) {
   unavailable();
 }
 

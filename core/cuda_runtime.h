@@ -38,6 +38,13 @@ void copy_device_to_device(void* dst, const void* src, size_t bytes, int device)
 void memset_bytes(void* dst, int byte, size_t bytes, int device);
 void synchronize(int device);
 
+// What the driver reports for `device` (cudaMemGetInfo): free and total bytes. The pool's cached
+// blocks count as used.
+struct MemoryInfo {
+  long long free_bytes = 0, total_bytes = 0;
+};
+MemoryInfo memory_info(int device);
+
 // Live device bytes handed out by allocate() and not yet returned (all devices).
 long long live_bytes();
 // Number of calls into the pool's allocator since start (to show the steady state allocates nothing new).

@@ -69,11 +69,21 @@ std::int64_t resident_bytes(const datasets::Dataset& data, const std::vector<Ten
   return bytes;
 }
 
+std::string device_memory_blocker(std::int64_t bytes, std::int64_t free_bytes, const std::string& name,
+                                  const Device& device) {
+  if (bytes <= free_bytes / 4) return "";
+  return cat("the resident copy of ", name, " would take ", mib(bytes), ", more than a quarter of the ",
+             mib(free_bytes), " free on ", device.str(), " (the models need the rest)");
+}
+
 ResidencyDecision decide_residency(DataResidency r, const datasets::Dataset& data,
                                    const datasets::LoaderOptions& options, const std::vector<Tensor>& tables,
                                    std::int64_t limit) {
   if (r == DataResidency::Host) return {false, "host loader asked for"};
-  const std::string why = blocker(data, options, tables, limit);
+  std::string why = blocker(data, options, tables, limit);
+  if (why.empty() && options.device.is_cuda() && cuda::available())
+    why = device_memory_blocker(resident_bytes(data, tables), cuda::memory_info(options.device.index).free_bytes,
+                                data.name, options.device);
   if (r == DataResidency::Device) {
     require<ValueError>(why.empty(), "data residency 'device' is not possible: ", why,
                         "; use data residency host or auto");

@@ -28,11 +28,17 @@ enum class DataResidency { Auto, Host, Device };
 const char* residency_name(DataResidency r);          // "auto" | "host" | "device"
 DataResidency parse_residency(const std::string& s);  // ValueError naming the accepted values
 
-// The most a resident copy may take (images as f32, labels, tables): 2 GiB.
+// The most a resident copy may take (images as f32, labels, tables): 2 GiB, and on a CUDA device
+// also at most a quarter of its free memory (the rest is for the models and their activations).
 inline constexpr std::int64_t kResidentLimitBytes = std::int64_t{2} << 30;
 
 // Bytes the resident copy of `data` with `tables` takes on the device.
 std::int64_t resident_bytes(const datasets::Dataset& data, const std::vector<Tensor>& tables);
+
+// Why `bytes` of resident data should not go on `device` with `free_bytes` free ("" when they fit:
+// at most a quarter of it). decide_residency asks the device for free_bytes.
+std::string device_memory_blocker(std::int64_t bytes, std::int64_t free_bytes, const std::string& name,
+                                  const Device& device);
 
 struct ResidencyDecision {
   bool resident = false;
@@ -40,7 +46,8 @@ struct ResidencyDecision {
 };
 
 // The choice for `options.device`. ValueError when Device is asked for and cannot be honoured
-// (augmentation, a LoaderOptions::transform host hook, more than `limit` bytes), naming why.
+// (augmentation, a LoaderOptions::transform host hook, more than `limit` bytes or, on CUDA, more
+// than a quarter of the device's free memory), naming why.
 ResidencyDecision decide_residency(DataResidency r, const datasets::Dataset& data,
                                    const datasets::LoaderOptions& options, const std::vector<Tensor>& tables,
                                    std::int64_t limit = kResidentLimitBytes);

@@ -349,5 +349,16 @@ TEST(ResidentTraining, AugmentationWithDeviceResidencyIsAnError) {
       "data residency 'device' is not possible: random augmentation"));
 }
 
+TEST(ResidentData, DeviceMemoryBlockerKeepsThreeQuartersFree) {
+  const Device gpu = Device::cuda(1);
+  EXPECT_EQ(distill::device_memory_blocker(250, 1000, "d", gpu), "");
+  EXPECT_EQ(distill::device_memory_blocker(0, 0, "d", gpu), "");
+  const std::string why = distill::device_memory_blocker(std::int64_t{3} << 30, std::int64_t{8} << 30, "fmnist", gpu);
+  EXPECT_NE(why.find("the resident copy of fmnist would take 3072 MiB, more than a quarter of the 8192 MiB free on "
+                     "cuda:1"),
+            std::string::npos)
+      << why;
+}
+
 }  // namespace
 }  // namespace kdcu

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cuda_runtime.h"
 #include "core/factories.h"
 #include "core/storage.h"
 #include "datasets/loader.h"
@@ -121,6 +122,24 @@ TEST(CudaResident, BatchesOnTheGpuEqualTheCpuLoaders) {
       EXPECT_FALSE(gpu.next(gb));
     }
   }
+}
+
+TEST(CudaResident, MemoryInfoIsSaneAndSmallDataIsResident) {
+  KDCU_REQUIRE_GPU();
+  const cuda::MemoryInfo m = cuda::memory_info(0);
+  EXPECT_GT(m.total_bytes, 0);
+  EXPECT_GT(m.free_bytes, 0);
+  EXPECT_LE(m.free_bytes, m.total_bytes);
+  datasets::Dataset d;
+  d.name = "tiny";
+  d.channels = 1;
+  d.height = d.width = 4;
+  d.num_classes = 2;
+  d.images.assign(8 * 16, 7);
+  d.labels = {0, 1, 0, 1, 0, 1, 0, 1};
+  datasets::LoaderOptions o;
+  o.device = kGpu;
+  EXPECT_TRUE(distill::decide_residency(distill::DataResidency::Auto, d, o, {}).resident) << "a few bytes fit";
 }
 
 }  // namespace
