@@ -78,8 +78,9 @@ void ProgressPrinter::on_epoch(const distill::EpochRecord& r) {
     terms += buf;
   }
   std::fprintf(stderr,
-               "[%s] epoch %lld: train loss %.4f (%s ) | test acc %.2f%% loss %.4f | lr %.3g | %.0f img/s, %s\n",
-               name_.c_str(), static_cast<long long>(r.epoch), r.train_loss, terms.c_str(), r.eval_accuracy * 100.0,
+               "[%s] epoch %lld: train loss %.4f (%s ) acc %.2f%% | test acc %.2f%% loss %.4f | lr %.3g | %.0f img/s, %s\n",
+               name_.c_str(), static_cast<long long>(r.epoch), r.train_loss, terms.c_str(), r.train_accuracy * 100.0,
+               r.eval_accuracy * 100.0,
                r.eval_loss, r.lr, r.images_per_second, clock_text(r.train_seconds + r.eval_seconds).c_str());
 }
 

@@ -31,6 +31,7 @@ nlohmann::ordered_json to_json(const EpochRecord& r) {
           {"kd_weight", r.kd_weight},
           {"train_loss", r.train_loss},
           {"train_terms", terms},
+          {"train_accuracy", r.train_accuracy},
           {"eval_loss", r.eval_loss},
           {"eval_accuracy", r.eval_accuracy},
           {"train_seconds", r.train_seconds},
@@ -45,6 +46,10 @@ EpochRecord epoch_from_json(const nlohmann::ordered_json& j) {
   r.temperature = number_field(j, "temperature");
   r.kd_weight = number_field(j, "kd_weight");
   r.train_loss = number_field(j, "train_loss");
+  // Absent from records written before it was logged (and null for NaN): NaN.
+  r.train_accuracy = j.contains("train_accuracy") && j.at("train_accuracy").is_number()
+                         ? j.at("train_accuracy").get<double>()
+                         : std::nan("");
   r.eval_loss = number_field(j, "eval_loss");
   r.eval_accuracy = number_field(j, "eval_accuracy");
   r.train_seconds = number_field(j, "train_seconds");
@@ -82,7 +87,7 @@ void write_metrics(const std::string& dir, const std::vector<EpochRecord>& histo
     for (const auto& [n, v] : history.front().train_terms) names.push_back(n);
   csv << "epoch,lr,temperature,kd_weight,train_loss";
   for (const std::string& n : names) csv << ",train_" << n;
-  csv << ",eval_loss,eval_accuracy,train_seconds,eval_seconds,images_per_second\n";
+  csv << ",train_accuracy,eval_loss,eval_accuracy,train_seconds,eval_seconds,images_per_second\n";
   csv.precision(8);
   for (const EpochRecord& r : history) {
     jsonl << to_json(r).dump() << "\n";
@@ -92,7 +97,7 @@ void write_metrics(const std::string& dir, const std::vector<EpochRecord>& histo
       for (const auto& [m, v] : r.train_terms)
         if (m == n) csv << v;
     }
-    csv << "," << r.eval_loss << "," << r.eval_accuracy << "," << r.train_seconds << "," << r.eval_seconds << ","
+    csv << "," << r.train_accuracy << "," << r.eval_loss << "," << r.eval_accuracy << "," << r.train_seconds << "," << r.eval_seconds << ","
         << r.images_per_second << "\n";
   }
   write_text(datasets::join_path(dir, "metrics.jsonl"), jsonl.str());

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/error.h"
@@ -20,6 +22,7 @@
 #include "nn/clip.h"
 #include "ops/elementwise.h"
 #include "ops/loss.h"
+#include "ops/reduce.h"
 
 namespace kdcu {
 namespace distill {
@@ -65,6 +68,16 @@ std::string recipe_text(const nn::Model& student, const DistillLoss& loss, const
 }
 
 // The non-finite term of a step whose total was not finite, for the error message.
+// How many of the (prediction, label) pairs agree: one copy to the host per step's pair.
+double count_correct(const std::vector<std::pair<Tensor, Tensor>>& predictions) {
+  std::int64_t correct = 0;
+  for (const auto& [pred, labels] : predictions) {
+    const std::vector<std::int64_t> p = pred.to_vector<std::int64_t>(), y = labels.to_vector<std::int64_t>();
+    for (size_t i = 0; i < p.size(); ++i) correct += p[i] == y[i];
+  }
+  return static_cast<double>(correct);
+}
+
 std::string describe_terms(const DistillLoss::Result& r) {
   std::string s;
   for (const auto& [n, t] : r.terms) s += cat(s.empty() ? "" : ", ", n, " = ", t.item<double>());
@@ -216,6 +229,7 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
     loader.start_epoch(epoch);
     const auto t0 = Clock::now();
     std::vector<Tensor> term_sums;
+    std::vector<std::pair<Tensor, Tensor>> predictions;  // (argmax of the student's logits, labels) per step
     double loss_sum = 0.0;
     std::int64_t seen = 0, step = 0;
     DistillLoss::Result last;
@@ -238,6 +252,8 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
         }
       }
       last = loss.compute(s_out, t_out, b.labels, progress);
+      // Kept on the device and counted at the end of the epoch: no extra wait per step.
+      predictions.emplace_back(ops::argmax(s_out.logits.detach(), 1), b.labels);
       const double value = last.total.item<double>();
       ++step;
       if (!std::isfinite(value)) {
@@ -283,6 +299,8 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
     r.temperature = last.temperature;
     r.kd_weight = last.kd_weight;
     r.train_loss = loss_sum / static_cast<double>(seen);
+    r.train_accuracy = count_correct(predictions) / static_cast<double>(seen);
+    predictions.clear();
     for (std::size_t i = 0; i < term_sums.size(); ++i)
       r.train_terms.emplace_back(last.terms[i].first, term_sums[i].item<double>() / static_cast<double>(seen));
     r.images_per_second = static_cast<double>(seen) / std::max(r.train_seconds, 1e-9);

@@ -52,6 +52,9 @@ struct EpochRecord {
   double temperature = 0.0, kd_weight = 0.0;
   double train_loss = 0.0;                                  // mean over the epoch's samples
   std::vector<std::pair<std::string, double>> train_terms;  // each term, unweighted, mean over samples
+  // Fraction of the epoch's training samples the student classified right in its training-mode
+  // forward (dropout on, weights changing through the epoch); NaN in records from before it was logged.
+  double train_accuracy = 0.0;
   double eval_loss = 0.0, eval_accuracy = 0.0;
   double train_seconds = 0.0, eval_seconds = 0.0;
   double images_per_second = 0.0;  // training images / train_seconds

@@ -39,6 +39,7 @@ EpochRecord record(std::int64_t epoch) {
   r.train_terms = {{"kd", 0.25 * static_cast<double>(epoch)},
                    {"ce", 2.0 + static_cast<double>(epoch)},
                    {"hint@conv2=layer3:1", 100.0 + static_cast<double>(epoch)}};
+  r.train_accuracy = 0.6 + 0.01 * static_cast<double>(epoch);
   r.eval_loss = 0.3 + static_cast<double>(epoch);
   r.eval_accuracy = 0.5 + 0.01 * static_cast<double>(epoch);
   r.train_seconds = 1.5;
@@ -81,6 +82,7 @@ TEST(DistillHistory, JsonRoundTrip) {
   EXPECT_EQ(b.temperature, r.temperature);
   EXPECT_EQ(b.kd_weight, r.kd_weight);
   EXPECT_EQ(b.train_loss, r.train_loss);
+  EXPECT_EQ(b.train_accuracy, r.train_accuracy);
   EXPECT_EQ(b.eval_loss, r.eval_loss);
   EXPECT_EQ(b.eval_accuracy, r.eval_accuracy);
   EXPECT_EQ(b.train_seconds, r.train_seconds);
@@ -97,6 +99,10 @@ TEST(DistillHistory, JsonRoundTrip) {
   ASSERT_EQ(back.size(), 2u);
   EXPECT_EQ(back[1].train_loss, h[1].train_loss);
   EXPECT_TRUE(distill::history_from_json(nlohmann::json::array()).empty());
+  // A record written before train accuracy was logged reads back with NaN there.
+  nlohmann::ordered_json old = distill::to_json(record(1));
+  old.erase("train_accuracy");
+  EXPECT_TRUE(std::isnan(distill::epoch_from_json(old).train_accuracy));
 }
 
 TEST(DistillHistory, BadRecordsNameTheField) {
@@ -133,7 +139,8 @@ TEST(DistillHistory, CsvColumnsStayAlignedAcrossTermOrders) {
   ASSERT_EQ(rows.size(), 3u);
   const std::vector<std::string> header = rows[0];
   EXPECT_EQ(header, (std::vector<std::string>{"epoch", "lr", "temperature", "kd_weight", "train_loss", "train_kd",
-                                              "train_ce", "train_hint@conv2=layer3:1", "eval_loss", "eval_accuracy",
+                                              "train_ce", "train_hint@conv2=layer3:1", "train_accuracy", "eval_loss",
+                                              "eval_accuracy",
                                               "train_seconds", "eval_seconds", "images_per_second"}));
   for (size_t r = 1; r < rows.size(); ++r) {
     SCOPED_TRACE(r);
@@ -152,6 +159,7 @@ TEST(DistillHistory, CsvColumnsStayAlignedAcrossTermOrders) {
     EXPECT_TRUE(near(col("train_ce"), term_of(want, "ce"))) << col("train_ce");
     EXPECT_TRUE(near(col("train_hint@conv2=layer3:1"), term_of(want, "hint@conv2=layer3:1")));
     EXPECT_TRUE(near(col("eval_accuracy"), want.eval_accuracy));
+    EXPECT_TRUE(near(col("train_accuracy"), want.train_accuracy));
     EXPECT_TRUE(near(col("images_per_second"), want.images_per_second));
   }
   // metrics.jsonl: one record per line, each reading back.

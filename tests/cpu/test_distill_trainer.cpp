@@ -36,11 +36,15 @@ TEST(DistillTrainer, PlainTrainingLearns) {
     EXPECT_NEAR(e.train_terms[0].second, e.train_loss, 1e-6 * e.train_loss);
     EXPECT_GE(e.eval_accuracy, 0.0);
     EXPECT_LE(e.eval_accuracy, 1.0);
+    EXPECT_GE(e.train_accuracy, 0.0);
+    EXPECT_LE(e.train_accuracy, 1.0);
     EXPECT_GT(e.images_per_second, 0.0);
   }
   EXPECT_LT(r.history.back().train_loss, 0.5 * r.history.front().train_loss)
       << r.history.front().train_loss << " -> " << r.history.back().train_loss;
   EXPECT_GE(r.final_eval.accuracy, 0.8) << "chance is 0.25";
+  EXPECT_GE(r.history.back().train_accuracy, 0.8) << "the training set is learned too";
+  EXPECT_GT(r.history.back().train_accuracy, r.history.front().train_accuracy);
   EXPECT_EQ(r.final_eval.samples, d.eval.size());
   EXPECT_EQ(r.final_eval.accuracy, r.history.back().eval_accuracy);
   EXPECT_GE(r.best_epoch, 1);
@@ -127,7 +131,7 @@ TEST(DistillTrainer, WritesWeightsCheckpointAndMetrics) {
     std::string header;
     std::getline(in, header);
     EXPECT_EQ(header,
-              "epoch,lr,temperature,kd_weight,train_loss,train_ce,eval_loss,eval_accuracy,train_seconds,"
+              "epoch,lr,temperature,kd_weight,train_loss,train_ce,train_accuracy,eval_loss,eval_accuracy,train_seconds,"
               "eval_seconds,images_per_second");
   }
   {

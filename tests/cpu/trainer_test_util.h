@@ -130,6 +130,7 @@ inline void expect_same_history(const std::vector<EpochRecord>& a, const std::ve
     EXPECT_EQ(a[i].temperature, b[i].temperature);
     EXPECT_EQ(a[i].kd_weight, b[i].kd_weight);
     EXPECT_EQ(a[i].train_loss, b[i].train_loss);
+    EXPECT_EQ(a[i].train_accuracy, b[i].train_accuracy);
     EXPECT_EQ(a[i].eval_loss, b[i].eval_loss);
     EXPECT_EQ(a[i].eval_accuracy, b[i].eval_accuracy);
     ASSERT_EQ(a[i].train_terms.size(), b[i].train_terms.size());
