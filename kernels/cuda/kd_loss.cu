@@ -8,8 +8,7 @@
 // gradient for an upstream gradient of 1 (ops scale it when the upstream is not 1) and leaves
 // each row's terms for the last block to finish, which sums them in a fixed order into the scalar
 // results: one launch in all, deterministic. The separate forward / backward kernels remain for
-// the unreduced loss and for a teacher that requires grad; with a scalar upstream gradient that
-// backward needs no reduction (sum_c p_t,c = 1): ds = T g (p_s - p_t), elementwise.
+// the unreduced loss and for a teacher that requires grad (the only callers ops has for them).
 #include "core/cuda_check.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/kd_loss.h"
@@ -109,22 +108,6 @@ __global__ void __launch_bounds__(1024)
       double* st = stats + row * 4;
       st[0] = a.m, st[1] = lse_s, st[2] = b.m, st[3] = lse_t;
     }
-  });
-}
-
-// Scalar upstream gradient, student only: ds = T g (p_s - p_t), no reduction.  s, t, ds: (B, C)
-template <int W, bool kVec>
-__global__ void __launch_bounds__(1024)
-    kd_backward_scalar_kernel(const float* __restrict__ s, const float* __restrict__ t,
-                              const double* __restrict__ stats, const float* __restrict__ dloss, float scale,
-                              float* __restrict__ ds, std::int64_t B, std::int64_t C, float temp, float inv_t) {
-  const float tg = temp * scale * dloss[0];
-  for_each_row<W>(B, [&](const auto& team, std::int64_t row, bool valid) {
-    if (!valid) return;  // nothing here synchronises
-    const double* st = stats + row * 4;
-    const KdRow r = kd_row(static_cast<float>(st[0]), st[1], static_cast<float>(st[2]), st[3], inv_t);
-    map_row2<kVec>(team, s + row * C, t + row * C, ds + row * C, C,
-                   [&](std::int64_t, float sv, float tv) { return tg * (r.ps(sv) - r.pt(tv)); });
   });
 }
 
@@ -322,14 +305,6 @@ void kd_backward_impl(const float* s, const float* t, const double* stats, const
                       int device) {
   const char* name = "kd_kl_div backward";
   if (!ds && !dt) return;
-  if (stride == 0 && !dt) {
-    const RowPlan p = plan_rows(B, C, {s, t, ds});
-    visit_plan(p, [&](auto w, auto v) {
-      kdcu::cuda::launch(name, kd_backward_scalar_kernel<decltype(w)::value, decltype(v)::value>, p.grid, p.threads, 0,
-                         device, s, t, stats, dloss, scale, ds, B, C, temperature, inverse(temperature));
-    });
-    return;
-  }
   const RowPlan p = plan_rows(B, C, {s, t});
   visit_plan(p, [&](auto w, auto v) {
     kdcu::cuda::launch(name, kd_backward_kernel<decltype(w)::value, decltype(v)::value>, p.grid, p.threads, 0, device,

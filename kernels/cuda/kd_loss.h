@@ -5,8 +5,9 @@
 //
 // Per row, one launch each: the KD forward (both rows' max and log-sum-exp in one online sweep,
 // then the loss terms, writing the per-row loss and the per-row stats (max s, lse s, max t, lse t)
-// for the backward); the KD backward (from s, t and the stats: no second reduction when the
-// upstream gradient is a scalar); the hard-label loss alpha T^2 KL + (1 - alpha) CE(s, y) likewise.
+// for the backward); the KD backward (from s, t and the stats); the hard-label loss
+// alpha T^2 KL + (1 - alpha) CE(s, y) likewise. ops uses them only where kd_fused does not apply
+// (the unreduced loss, a teacher that requires grad).
 #pragma once
 
 #include <cstdint>
