@@ -1,8 +1,11 @@
 // For files that talk to CUDA directly (kernels/cuda, core/cuda_runtime.cpp): the checked-call
-// macro, the device's stream, and the one launch helper every kernel launch goes through.
+// macro, the device's stream, and the one launch helper every kernel launch goes through. In the
+// emulation build (KDCU_CUDA_EMU, emu/README.md) the launch runs the kernel on the CPU emulator.
 #pragma once
 
 #include <cuda_runtime_api.h>
+
+#include <utility>
 
 #include "core/cuda_runtime.h"
 
@@ -20,7 +23,11 @@ void set_device(int device);
 // Every CUDA runtime call goes through this: a failure throws CudaError naming the call, file and line.
 #define KDCU_CUDA_CHECK(call) ::kdcu::cuda::check(static_cast<int>(call), #call, __FILE__, __LINE__)
 
-#ifdef __CUDACC__
+#if defined(__CUDACC__) || defined(KDCU_CUDA_EMU)
+#ifdef KDCU_CUDA_EMU
+#include "emu/launch.h"
+#endif
+
 namespace kdcu {
 namespace cuda {
 
@@ -29,7 +36,11 @@ template <class... KernelArgs, class... Args>
 void launch(const char* name, void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t shared_bytes, int device,
             Args&&... args) {
   if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;  // empty tensors launch nothing
+#ifdef KDCU_CUDA_EMU
+  ::kdcu::emu::launch(name, kernel, grid, block, shared_bytes, stream(device), std::forward<Args>(args)...);
+#else
   kernel<<<grid, block, shared_bytes, stream(device)>>>(static_cast<KernelArgs>(args)...);
+#endif
   note_launch();
   check(static_cast<int>(cudaGetLastError()), name, __FILE__, __LINE__);
 }

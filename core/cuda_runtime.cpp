@@ -15,6 +15,9 @@
 
 #include "core/cuda_check.h"
 #endif
+#if KDCU_CUDA_EMULATED
+#include "emu/runtime_state.h"
+#endif
 
 namespace kdcu {
 namespace cuda {
@@ -51,8 +54,14 @@ void require_device(const Device& device) {
 void check(int status, const char* call, const char* file, int line) {
   if (status == static_cast<int>(cudaSuccess)) return;
   const auto err = static_cast<cudaError_t>(status);
-  throw CudaError(
-      cat(call, " failed at ", file, ":", line, ": ", cudaGetErrorName(err), ": ", cudaGetErrorString(err)));
+#if KDCU_CUDA_EMULATED
+  // The emulator says which launch limit was broken, or gives the fault report (emu/README.md).
+  const std::string detail = emu::error_detail();
+#else
+  const std::string detail;
+#endif
+  throw CudaError(cat(call, " failed at ", file, ":", line, ": ", cudaGetErrorName(err), ": ", cudaGetErrorString(err),
+                      detail.empty() ? "" : "\n", detail));
 }
 
 const Availability& availability() {

@@ -4,6 +4,7 @@
 #   scripts/setup.sh              build + test + run dependencies
 #   scripts/setup.sh --with-torch also Debian's PyTorch (only to regenerate golden files / peer benchmarks)
 #   scripts/setup.sh --with-fuzz  also clang and libFuzzer (scripts/fuzz.sh)
+#   scripts/setup.sh --with-emu   also clang (the CUDA emulation build, preset emu)
 # The CUDA toolkit is not a Debian package here: when nvcc is at /usr/local/cuda (or on PATH),
 # the build uses it; otherwise kdcu builds its CPU backend only.
 set -euo pipefail
@@ -21,8 +22,9 @@ for arg in "$@"; do
   case "$arg" in
     --with-torch) packages+=(python3-torch python3-numpy) ;;
     --with-fuzz) packages+=(clang libclang-rt-14-dev libomp-14-dev) ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
-    *) echo "setup.sh: unknown option '$arg' (expected --with-torch, --with-fuzz)" >&2; exit 2 ;;
+    --with-emu) packages+=(clang libclang-rt-14-dev) ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option '$arg' (expected --with-torch, --with-fuzz, --with-emu)" >&2; exit 2 ;;
   esac
 done
 

@@ -18,7 +18,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-scripts/setup.sh
+case "$preset" in
+  emu*) scripts/setup.sh --with-emu ;;  # the emulation build is compiled by clang
+  *) scripts/setup.sh ;;
+esac
 jobs=$(nproc)
 echo "== configure ($preset)"
 cmake --preset "$preset"

@@ -170,8 +170,10 @@ __global__ void norm_partial_kernel(SpanPack<T> pack, double norm_type, double* 
   if (threadIdx.x == 0) partials[blockIdx.x] = total;
 }
 
+// One block of kReduceThreads = 1024 threads: the bound tells the compiler to fit its registers.
 template <NormMode Mode>
-__global__ void norm_final_kernel(const double* partials, std::int64_t count, double* out) {
+__global__ void __launch_bounds__(1024) norm_final_kernel(const double* partials, std::int64_t count, double* out) {
+  static_assert(kReduceThreads == 1024, "the launch bound above must match kReduceThreads");
   __shared__ double shared[kReduceThreads];
   double acc = 0.0;
   for (std::int64_t i = threadIdx.x; i < count; i += kReduceThreads)

@@ -67,6 +67,16 @@ testing::Tolerance f32_tolerance(const Geometry& g) {
   return testing::tolerance_for(DType::F32, std::max(50.0, 4.0 * std::sqrt(static_cast<double>(terms))));
 }
 
+// TF32 rounds both operands to 10 mantissa bits (relative error up to 2^-11 each), so each product
+// is off by up to about 1e-3 relative, and a sum of `terms` products of unit-size random values by
+// a random walk of about 6e-4 sqrt(terms); the bound allows five of those steps.
+testing::Tolerance tf32_tolerance(const Geometry& g) {
+  const std::int64_t oh = (g.h + 2 * g.padding[0] - g.dilation[0] * (g.kh - 1) - 1) / g.stride[0] + 1;
+  const std::int64_t ow = (g.w + 2 * g.padding[1] - g.dilation[1] * (g.kw - 1) - 1) / g.stride[1] + 1;
+  const std::int64_t terms = std::max({g.cin * g.kh * g.kw, g.cout * g.kh * g.kw, g.n * oh * ow});
+  return {1e-2, 3e-3 * std::sqrt(static_cast<double>(terms))};
+}
+
 Tensor leaf(const Shape& shape, Generator& gen, bool grad, DType dt = DType::F32) {
   Tensor t = randn(shape, gen, dt);
   if (grad) t.requires_grad_();
@@ -202,8 +212,7 @@ TEST(CudaConv, Tf32StaysClose) {
   FullF32 restore;               // puts the switch back however the test ends
   kernels::cuda::set_tf32(true);
   Generator gen(45);
-  // TF32 rounds operands to 10 mantissa bits (about 1e-3 relative per product).
-  check_geometry(kGeometries[7], {true, true, true}, gen, DType::F32, testing::tolerance_for(DType::F32, 1e4));
+  check_geometry(kGeometries[7], {true, true, true}, gen, DType::F32, tf32_tolerance(kGeometries[7]));
 }
 
 // A geometry first seen with TF32 on: its TF32 algorithms are cached under the TF32 key, so the
@@ -216,7 +225,7 @@ TEST(CudaConv, Tf32OffAfterOnIsFullF32) {
   const Geometry g{2, 24, 12, 12, 40, 3, 3, {1, 1}, {1, 1}, {1, 1}, true};  // used by no other test
   Generator gen(47);
   kernels::cuda::set_tf32(true);
-  check_geometry(g, {true, true, true}, gen, DType::F32, testing::tolerance_for(DType::F32, 1e4));
+  check_geometry(g, {true, true, true}, gen, DType::F32, tf32_tolerance(g));
   kernels::cuda::set_tf32(false);
   check_geometry(g, {true, true, true}, gen, DType::F32, f32_tolerance(g));
 }

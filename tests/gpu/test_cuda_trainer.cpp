@@ -81,7 +81,9 @@ TEST(CudaTrainer, KdRunMatchesTheCpuRun) {
           << g.train_terms[k].first << " epoch " << e + 1;
     }
   }
-  EXPECT_GT(gpu.final_eval.accuracy, 0.9) << "the task is learnable in three epochs";
+  // The teacher is untrained (the test is about the two devices agreeing, not about learning), so
+  // the accuracy is whatever mimicking it gives: the same on both, within one of the 64 samples.
+  EXPECT_NEAR(gpu.final_eval.accuracy, cpu.final_eval.accuracy, 1.0 / 64 + 1e-9);
 }
 
 TEST(CudaTrainer, AnUncheckedBadLabelFromBeforeTheRunIsReportedAtTheStart) {

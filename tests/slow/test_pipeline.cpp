@@ -7,9 +7,11 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "core/cuda_runtime.h"
 #include "datasets/file_io.h"
 #include "datasets/registry.h"
 #include "tests/slow/cli_runner.h"
+#include "tests/support/cuda_skip.h"
 
 namespace kdcu {
 namespace testing {
@@ -65,6 +67,31 @@ TEST(PipelineQuick, ThreeRunsWellAboveChanceWithReportAndPlot) {
   EXPECT_DOUBLE_EQ(ej.at("test_accuracy").get<double>(), j.at("kd").at("test_accuracy").get<double>());
   EXPECT_EQ(ej.at("model"), "cnn_small");
   EXPECT_EQ(ej.at("confusion").size(), 10u);
+}
+
+// The quick pipeline on CUDA (a GPU, or the emulator in the -DKDCU_CUDA=EMU build, where this is
+// the run of the whole training path through the CUDA kernels, cuBLAS and cuDNN) against the same
+// run on the CPU. On a 1 000-image subset of the quick preset's 5 000, so that the emulated run
+// takes minutes. The stated tolerance: each stage's test accuracy within 2 points of the CPU's
+// (the runs differ only in rounding: summation order, the GPU's own reductions).
+TEST(PipelineQuick, OnCudaMatchesTheCpuRun) {
+  KDCU_REQUIRE_GPU();
+  if (!fashion_mnist_installed())
+    GTEST_SKIP() << "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)";
+  const std::string out = fresh_dir("pipeline_cuda");
+  const std::string args = "pipeline --preset quick --train-subset 1000 --test-subset 500 --no-latency --json ";
+  const CliRun gpu = run_kdcu(args + "--device cuda --out '" + out + "/cuda'");
+  ASSERT_EQ(gpu.status, 0) << gpu.err;
+  const CliRun cpu = run_kdcu(args + "--device cpu --out '" + out + "/cpu'");
+  ASSERT_EQ(cpu.status, 0) << cpu.err;
+  const nlohmann::json g = nlohmann::json::parse(gpu.out), c = nlohmann::json::parse(cpu.out);
+  for (const char* run : {"teacher", "baseline", "kd"}) {
+    SCOPED_TRACE(run);
+    const double ga = g.at(run).at("test_accuracy").get<double>(), ca = c.at(run).at("test_accuracy").get<double>();
+    EXPECT_GT(ca, 0.3) << "chance is 0.1";
+    EXPECT_NEAR(ga, ca, 0.02) << "cuda " << ga << ", cpu " << ca;
+  }
+  EXPECT_NE(gpu.err.find("on cuda:0"), std::string::npos) << gpu.err;
 }
 
 }  // namespace
