@@ -5,6 +5,7 @@
 #include <atomic>
 #include <fstream>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "core/config.h"
@@ -54,6 +55,11 @@ void require_device(const Device& device) {
 void check(int status, const char* call, const char* file, int line) {
   if (status == static_cast<int>(cudaSuccess)) return;
   const auto err = static_cast<cudaError_t>(status);
+  // The failed call also left `err` as this thread's last error. It is reported now, by the
+  // exception; a caller that handles the exception (an out-of-memory it can live with) must not
+  // find it again at the next healthy launch's cudaGetLastError. A sticky error (a device fault)
+  // is not cleared by this and keeps failing every call, as it should.
+  cudaGetLastError();
 #if KDCU_CUDA_EMULATED
   // The emulator says which launch limit was broken, or gives the fault report (emu/README.md).
   const std::string detail = emu::error_detail();
@@ -126,13 +132,26 @@ void* allocate(size_t bytes, int device) {
   return ptr;
 }
 
+namespace {
+// The first cudaFreeAsync that failed, kept for the next synchronize() (a destructor cannot throw).
+std::mutex g_free_error_mutex;
+std::string g_free_error;
+}  // namespace
+
 void deallocate(void* ptr, size_t bytes, int device) noexcept {
   if (!ptr) return;
   g_live_bytes -= static_cast<long long>(bytes);
-  // A destructor cannot throw; a failure here (the context already torn down at exit) is ignored.
   try {
-    cudaFreeAsync(ptr, stream(device));
+    const cudaError_t err = cudaFreeAsync(ptr, stream(device));
+    if (err != cudaSuccess) {
+      cudaGetLastError();  // handled here: the next launch's check must not see it
+      std::lock_guard<std::mutex> lock(g_free_error_mutex);
+      if (g_free_error.empty())
+        g_free_error = cat("cudaFreeAsync of ", bytes, " bytes on cuda:", device, " failed: ", cudaGetErrorName(err),
+                           ": ", cudaGetErrorString(err));
+    }
   } catch (...) {
+    // stream() throws only when the device is unusable (the runtime torn down at exit): nothing to free.
   }
 }
 
@@ -160,6 +179,12 @@ void memset_bytes(void* dst, int byte, size_t bytes, int device) {
 
 void synchronize(int device) {
   KDCU_CUDA_CHECK(cudaStreamSynchronize(stream(device)));
+  std::string failed;
+  {
+    std::lock_guard<std::mutex> lock(g_free_error_mutex);
+    failed.swap(g_free_error);
+  }
+  if (!failed.empty()) throw CudaError(cat("an earlier device free failed: ", failed));
 }
 
 MemoryInfo memory_info(int device) {

@@ -36,6 +36,8 @@ void copy_host_to_device(void* dst, const void* src, size_t bytes, int device);
 void copy_device_to_host(void* dst, const void* src, size_t bytes, int device);
 void copy_device_to_device(void* dst, const void* src, size_t bytes, int device);
 void memset_bytes(void* dst, int byte, size_t bytes, int device);
+// Waits for the device's stream. Also throws CudaError when a deallocate() since the last call
+// failed (a destructor cannot throw, so the failure waits here; it never poisons a launch).
 void synchronize(int device);
 
 // What the driver reports for `device` (cudaMemGetInfo): free and total bytes. The pool's cached

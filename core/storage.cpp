@@ -55,7 +55,14 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   if (device.is_cuda()) {
     cuda::require_device(device);
     data_ = cuda::allocate(bytes, device.index);
-    if (poison_allocations()) cuda::memset_bytes(data_, 0xFF, bytes, device.index);
+    if (poison_allocations()) {
+      try {
+        cuda::memset_bytes(data_, 0xFF, bytes, device.index);
+      } catch (...) {
+        cuda::deallocate(data_, bytes, device.index);  // the destructor of a half-built Storage never runs
+        throw;
+      }
+    }
     return;
   }
   if (bytes == 0) return;

@@ -48,6 +48,15 @@ bool live(cublasHandle_t h) {
   std::lock_guard<std::mutex> lock(all.mutex);
   return all.live.count(h) != 0;
 }
+}  // namespace
+
+size_t cublas_live_handles() {
+  Handles& all = handles();
+  std::lock_guard<std::mutex> lock(all.mutex);
+  return all.live.size();
+}
+
+namespace {
 
 // Rounds to TF32 (8-bit exponent, 10 explicit mantissa bits), nearest-even, as tensor cores read
 // f32 operands. Inf and NaN pass unchanged (NaN must not round into Inf). Twin: cudnn_conv.cpp.

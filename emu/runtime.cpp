@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 #include <cuda_runtime_api.h>
@@ -44,10 +45,35 @@ bool faulted(cudaError_t* out) {
   return true;
 }
 
-#define KDCU_EMU_ENTRY()         \
-  do {                           \
-    cudaError_t sticky_;         \
+#define KDCU_EMU_ENTRY()                   \
+  do {                                     \
+    cudaError_t sticky_;                   \
     if (faulted(&sticky_)) return sticky_; \
+  } while (0)
+
+struct Injection {
+  std::string call;
+  cudaError_t error = cudaSuccess;
+  int skip = 0;
+};
+std::mutex g_injection_mutex;
+Injection g_injection;
+
+// True (with the error set) when a test asked this call to fail now.
+bool injected(const char* call, cudaError_t* out) {
+  std::lock_guard<std::mutex> lock(g_injection_mutex);
+  if (g_injection.error == cudaSuccess || g_injection.call != call) return false;
+  if (g_injection.skip-- > 0) return false;
+  const cudaError_t e = g_injection.error;
+  g_injection = Injection{};
+  *out = set_error(e, std::string(call) + ": a failure injected by a test");
+  return true;
+}
+
+#define KDCU_EMU_INJECTABLE(name)                 \
+  do {                                            \
+    cudaError_t injected_;                        \
+    if (injected(name, &injected_)) return injected_; \
   } while (0)
 
 cudaError_t check_device(int device) {
@@ -100,6 +126,11 @@ cudaError_t set_error(cudaError_t e, const std::string& detail) {
 std::string error_detail() {
   if (has_fault()) return fault_report();
   return t_last_detail;
+}
+
+void inject_failure(const std::string& call, cudaError_t error, int skip) {
+  std::lock_guard<std::mutex> lock(g_injection_mutex);
+  g_injection = Injection{call, error, skip};
 }
 
 }  // namespace emu
@@ -314,6 +345,7 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
 
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   KDCU_EMU_ENTRY();
+  KDCU_EMU_INJECTABLE("cudaMalloc");
   if (!ptr) return set_error(cudaErrorInvalidValue, "cudaMalloc: null pointer argument");
   *ptr = nullptr;
   if (bytes == 0) return cudaSuccess;
@@ -332,6 +364,7 @@ cudaError_t cudaMallocAsync(void** ptr, size_t bytes, cudaStream_t) {
 
 cudaError_t cudaFree(void* ptr) {
   KDCU_EMU_ENTRY();
+  KDCU_EMU_INJECTABLE("cudaFree");
   if (!ptr) return cudaSuccess;
   if (!device_free(ptr))
     return set_error(cudaErrorInvalidValue,
@@ -384,6 +417,7 @@ cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, vo
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   KDCU_EMU_ENTRY();
+  KDCU_EMU_INJECTABLE("cudaMemcpy");
   if (bytes == 0) return cudaSuccess;
   if (const cudaError_t e = check_copy(dst, src, bytes, kind, "cudaMemcpy")) return e;
   std::memmove(dst, src, bytes);
@@ -396,6 +430,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
 
 cudaError_t cudaMemset(void* dst, int value, size_t bytes) {
   KDCU_EMU_ENTRY();
+  KDCU_EMU_INJECTABLE("cudaMemset");
   if (bytes == 0) return cudaSuccess;
   if (!is_device_range(dst, bytes))
     return set_error(cudaErrorInvalidValue, "cudaMemset: " + pointer_text(dst) + " is not device memory covering " +

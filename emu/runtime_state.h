@@ -17,5 +17,12 @@ cudaError_t set_error(cudaError_t e, const std::string& detail);
 // else the explanation given with the thread's last error ("" when none).
 std::string error_detail();
 
+// For tests of kdcu's error paths: the next call of the runtime function `call` ("cudaMalloc",
+// "cudaFree", "cudaMemset", "cudaMemcpy"; their Async forms count as them) after `skip` others
+// fails with `error`, a non-sticky error, and does nothing else.
+void inject_failure(const std::string& call, cudaError_t error, int skip = 0);
+// Live handles of the emulated cuBLAS (emu/cublas.cpp), so a test can see a leak.
+size_t cublas_live_handles();
+
 }  // namespace emu
 }  // namespace kdcu

@@ -1,6 +1,7 @@
 // conv2d on CUDA through cuDNN's legacy convolution API (present in cuDNN 9; see conv.h). Per
-// pass: descriptors for this call, the algorithm from a process-wide cache (found on a miss by
-// cudnnFind*AlgorithmEx over a pool-allocated search workspace, capped at kMaxFindWorkspace),
+// pass: descriptors for this call, the algorithm from a process-wide cache (on a miss, chosen by a
+// fixed preference (conv_algo.h) among what cudnnFind*AlgorithmEx reports as working over a
+// pool-allocated search workspace, capped at kMaxFindWorkspace),
 // then the call with a workspace from kdcu's pool, returned in stream order right after.
 #include "kernels/cuda/conv.h"
 
@@ -15,6 +16,7 @@
 #include "core/cuda_check.h"
 #include "core/error.h"
 #include "kernels/cuda/batch_norm.h"  // channel_sum: the bias gradient
+#include "kernels/cuda/conv_algo.h"
 #include "kernels/cuda/cudnn_util.h"
 
 namespace kdcu {
@@ -71,26 +73,11 @@ class Workspace {
   int device_;
 };
 
-bool is_tensor_op(cudnnMathType_t m) {
-  return m == CUDNN_TENSOR_OP_MATH || m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
-}
-
-// From Find's results (fastest first): the fastest deterministic success, else the fastest
-// success; with `strict` (f32, TF32 off) only non-tensor-op ones, run under CUDNN_FMA_MATH.
-// A result that down-converts to FP16 (ALLOW_CONVERSION) is never taken: it is not f32 math.
-template <class Perf>
-Algo pick(const Perf* perf, int count, bool strict, Pass pass, const Conv2dShape& s) {
-  const Perf* chosen = nullptr;
-  const Perf* fallback = nullptr;
-  for (int i = 0; i < count && !chosen; ++i) {
-    const Perf& p = perf[i];
-    if (p.status != CUDNN_STATUS_SUCCESS || p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION ||
-        (strict && is_tensor_op(p.mathType)))
-      continue;
-    if (!fallback) fallback = &p;
-    if (p.determinism == CUDNN_DETERMINISTIC) chosen = &p;
-  }
-  if (!chosen) chosen = fallback;
+// Find's chosen result (conv_algo.h: a fixed preference, not its timing) as the algorithm to run,
+// under CUDNN_FMA_MATH with `strict` (f32, TF32 off).
+template <class Perf, class AlgoT, size_t N>
+Algo pick(const Perf* perf, int count, bool strict, const AlgoT (&preference)[N], Pass pass, const Conv2dShape& s) {
+  const Perf* chosen = choose_algorithm(perf, count, strict, preference);
   require<CudaError>(chosen != nullptr, "conv2d ", pass_name(pass), ": cuDNN found no usable algorithm for ",
                      shape_text(s), strict ? " with full f32 math (TF32 off)" : "");
   Algo a;
@@ -216,7 +203,7 @@ void run_forward(Setup<T>& st, const T* x, const T* w, T* y) {
     KDCU_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(st.handle, st.x.get(), x, st.w.get(), w, st.conv.get(),
                                                             st.y.get(), y, max_count, &returned, perf.data(),
                                                             search.get(), search.bytes()));
-    Algo found = pick(perf.data(), returned, st.strict, Pass::kForward, st.s);
+    Algo found = pick(perf.data(), returned, st.strict, kForwardPreference, Pass::kForward, st.s);
     st.conv.set_math(found.math);
     size_t need = 0;
     KDCU_CUDNN_CHECK(
@@ -251,7 +238,7 @@ void run_backward_data(Setup<T>& st, const T* w, const T* dy, T* dx) {
     KDCU_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(st.handle, st.w.get(), w, st.y.get(), dy,
                                                                  st.conv.get(), st.x.get(), dx, max_count, &returned,
                                                                  perf.data(), search.get(), search.bytes()));
-    Algo found = pick(perf.data(), returned, st.strict, Pass::kBackwardData, st.s);
+    Algo found = pick(perf.data(), returned, st.strict, kBackwardDataPreference, Pass::kBackwardData, st.s);
     st.conv.set_math(found.math);
     size_t need = 0;
     KDCU_CUDNN_CHECK(
@@ -286,7 +273,7 @@ void run_backward_filter(Setup<T>& st, const T* x, const T* dy, T* dw) {
     KDCU_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(st.handle, st.x.get(), x, st.y.get(), dy,
                                                                    st.conv.get(), st.w.get(), dw, max_count, &returned,
                                                                    perf.data(), search.get(), search.bytes()));
-    Algo found = pick(perf.data(), returned, st.strict, Pass::kBackwardFilter, st.s);
+    Algo found = pick(perf.data(), returned, st.strict, kBackwardFilterPreference, Pass::kBackwardFilter, st.s);
     st.conv.set_math(found.math);
     size_t need = 0;
     KDCU_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(

@@ -57,11 +57,19 @@ cublasContext* cublas_handle(int device) {
     cudaStream_t st = kdcu::cuda::stream(device);  // also makes the device current
     cublasHandle_t handle = nullptr;
     KDCU_CUBLAS_CHECK(cublasCreate(&handle));
-    KDCU_CUBLAS_CHECK(cublasSetStream(handle, st));
-    // After cublasSetStream, which resets the workspace to cuBLAS's own; kept for the process.
-    void* workspace = kdcu::cuda::allocate(kCublasWorkspaceBytes, device);
-    KDCU_CUBLAS_CHECK(cublasSetWorkspace(handle, workspace, kCublasWorkspaceBytes));
-    KDCU_CUBLAS_CHECK(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_HOST));
+    void* workspace = nullptr;
+    try {
+      KDCU_CUBLAS_CHECK(cublasSetStream(handle, st));
+      // After cublasSetStream, which resets the workspace to cuBLAS's own; kept for the process.
+      workspace = kdcu::cuda::allocate(kCublasWorkspaceBytes, device);
+      KDCU_CUBLAS_CHECK(cublasSetWorkspace(handle, workspace, kCublasWorkspaceBytes));
+      KDCU_CUBLAS_CHECK(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_HOST));
+    } catch (...) {
+      // A failed setup leaves nothing behind; call_once lets the next call try again.
+      cublasDestroy(handle);
+      kdcu::cuda::deallocate(workspace, kCublasWorkspaceBytes, device);
+      throw;
+    }
     h.cublas = handle;
   });
   kdcu::cuda::set_device(device);
@@ -74,7 +82,12 @@ cudnnContext* cudnn_handle(int device) {
     cudaStream_t st = kdcu::cuda::stream(device);
     cudnnHandle_t handle = nullptr;
     KDCU_CUDNN_CHECK(cudnnCreate(&handle));
-    KDCU_CUDNN_CHECK(cudnnSetStream(handle, st));
+    try {
+      KDCU_CUDNN_CHECK(cudnnSetStream(handle, st));
+    } catch (...) {
+      cudnnDestroy(handle);
+      throw;
+    }
     h.cudnn = handle;
   });
   kdcu::cuda::set_device(device);
