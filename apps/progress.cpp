@@ -41,6 +41,16 @@ void ProgressPrinter::on_message(const std::string& line) {
   std::fprintf(stderr, "[%s] %s\n", name_.c_str(), line.c_str());
 }
 
+namespace {
+// The running loss, or "-" before the trainer has read any (CUDA reads every few steps).
+std::string loss_text(double loss) {
+  if (std::isnan(loss)) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.4f", loss);
+  return buf;
+}
+}  // namespace
+
 void ProgressPrinter::on_step(const distill::StepProgress& p) {
   if (quiet_) return;
   if (tty_) {
@@ -51,9 +61,10 @@ void ProgressPrinter::on_step(const distill::StepProgress& p) {
     const int filled = static_cast<int>(kWidth * p.step / std::max<std::int64_t>(p.steps, 1));
     std::string bar(static_cast<size_t>(filled), '#');
     bar.resize(kWidth, '.');
-    std::fprintf(stderr, "\r\033[K[%s] epoch %lld/%lld [%s] %lld/%lld loss %.4f %.0f img/s ETA %s%s", name_.c_str(),
+    std::fprintf(stderr, "\r\033[K[%s] epoch %lld/%lld [%s] %lld/%lld loss %s %.0f img/s ETA %s%s", name_.c_str(),
                  static_cast<long long>(p.epoch), static_cast<long long>(p.epochs), bar.c_str(),
-                 static_cast<long long>(p.step), static_cast<long long>(p.steps), p.loss, p.images_per_second,
+                 static_cast<long long>(p.step), static_cast<long long>(p.steps), loss_text(p.loss).c_str(),
+                 p.images_per_second,
                  clock_text(p.eta_seconds).c_str(), run_eta(p).c_str());
     bar_open_ = true;
     return;
@@ -63,9 +74,10 @@ void ProgressPrinter::on_step(const distill::StepProgress& p) {
   if (p.step % every != 0 && p.step != p.steps) return;
   if (p.step == last_reported_step_) return;
   last_reported_step_ = p.step == p.steps ? 0 : p.step;
-  std::fprintf(stderr, "[%s] epoch %lld/%lld step %lld/%lld loss %.4f %.0f img/s ETA %s%s\n", name_.c_str(),
+  std::fprintf(stderr, "[%s] epoch %lld/%lld step %lld/%lld loss %s %.0f img/s ETA %s%s\n", name_.c_str(),
                static_cast<long long>(p.epoch), static_cast<long long>(p.epochs), static_cast<long long>(p.step),
-               static_cast<long long>(p.steps), p.loss, p.images_per_second, clock_text(p.eta_seconds).c_str(),
+               static_cast<long long>(p.steps), loss_text(p.loss).c_str(), p.images_per_second,
+               clock_text(p.eta_seconds).c_str(),
                run_eta(p).c_str());
 }
 

@@ -1,7 +1,11 @@
 // The training loop. One optimizer step: schedule the lr, forward the student (with the features
 // the loss reads), get the teachers' outputs (cache rows or an online no-grad forward), compute
-// the loss, backward, clip, step. The one host read per step is the total loss (for the NaN check
-// and the progress line); the per-term sums stay on the device until the epoch ends.
+// the loss, backward, clip, step. Each step's total loss goes into a small buffer on the model's
+// device, which the host reads (one wait for the device) every kLossReadEvery steps on CUDA, every
+// step on the CPU (where a read costs nothing), and at the end of the epoch: that read feeds the
+// NaN stop and the progress line. On CUDA the CPU can so run ahead of the GPU, and a NaN loss runs
+// at most kLossReadEvery - 1 more steps before the stop, which names the first NaN step. The
+// per-term sums stay on the device until the epoch ends.
 #include "distill/trainer.h"
 
 #include <chrono>
@@ -13,6 +17,7 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "core/factories.h"
 #include "datasets/file_io.h"
 #include "datasets/loader.h"
 #include "distill/history.h"
@@ -27,6 +32,9 @@
 namespace kdcu {
 namespace distill {
 namespace {
+
+// Steps between two host reads of the loss on a CUDA device.
+constexpr std::int64_t kLossReadEvery = 16;
 
 using Clock = std::chrono::steady_clock;
 
@@ -231,8 +239,40 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
     std::vector<Tensor> term_sums;
     std::vector<std::pair<Tensor, Tensor>> predictions;  // (argmax of the student's logits, labels) per step
     double loss_sum = 0.0;
-    std::int64_t seen = 0, step = 0;
+    std::int64_t seen = 0, step = 0, seen_read = 0;
     DistillLoss::Result last;
+    // Totals of the steps not read yet: slot k holds step first_unread + k; batch sizes beside them.
+    const std::int64_t read_every = dev.is_cuda() ? kLossReadEvery : 1;
+    Tensor unread;
+    std::vector<std::int64_t> unread_sizes;
+    std::int64_t first_unread = 1;
+    // Reads the unread totals (one copy), adds them to the epoch's sum in step order (so the sum has
+    // the same bits whatever the cadence) and stops the run at the first one that is not finite.
+    const auto read_losses = [&] {
+      if (unread_sizes.empty()) return;
+      const std::vector<double> values =
+          unread.slice(0, static_cast<std::int64_t>(unread_sizes.size())).to(Device::cpu()).to(DType::F64).to_vector<double>();
+      for (std::size_t k = 0; k < values.size(); ++k) {
+        const double value = values[k];
+        const std::int64_t at = first_unread + static_cast<std::int64_t>(k);
+        if (!std::isfinite(value)) {
+          // On CUDA a bad label shows up here as a NaN row; the device's record of it is the clearer error.
+          ops::check_deferred_label_errors(last.total.device());
+          std::string where =
+              result.history.empty() ? std::string("no epoch has completed, so nothing was saved")
+              : write ? cat("the files of epoch ", result.history.back().epoch, " in ", cfg.out_dir, " are kept")
+                      : "nothing is written without an output directory";
+          throw ValueError(cat("training stopped: the loss is ", value, " at epoch ", epoch + 1, ", step ", at, "/",
+                               steps_per_epoch, " (terms", at == step ? "" : cat(" at step ", step), ": ",
+                               describe_terms(last), "; lr ", optimizer->lr(),
+                               "). Lower the learning rate or enable --clip-grad-norm; ", where));
+        }
+        loss_sum += value * static_cast<double>(unread_sizes[k]);
+        seen_read += unread_sizes[k];
+      }
+      first_unread += static_cast<std::int64_t>(values.size());
+      unread_sizes.clear();
+    };
     datasets::Batch b;
     while (loader.next(b)) {
       const std::int64_t global = epoch * steps_per_epoch + step;
@@ -254,25 +294,18 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
       last = loss.compute(s_out, t_out, b.labels, progress);
       // Kept on the device and counted at the end of the epoch: no extra wait per step.
       predictions.emplace_back(ops::argmax(s_out.logits.detach(), 1), b.labels);
-      const double value = last.total.item<double>();
       ++step;
-      if (!std::isfinite(value)) {
-        // On CUDA a bad label shows up here as a NaN row; the device's record of it is the clearer error.
-        ops::check_deferred_label_errors(last.total.device());
-        std::string where =
-            result.history.empty() ? std::string("no epoch has completed, so nothing was saved")
-            : write ? cat("the files of epoch ", result.history.back().epoch, " in ", cfg.out_dir, " are kept")
-                    : "nothing is written without an output directory";
-        throw ValueError(cat("training stopped: the loss is ", value, " at epoch ", epoch + 1, ", step ", step, "/",
-                             steps_per_epoch, " (terms: ", describe_terms(last), "; lr ", optimizer->lr(),
-                             "). Lower the learning rate or enable --clip-grad-norm; ", where));
-      }
+      if (!unread.defined()) unread = zeros({read_every}, last.total.dtype(), last.total.device());
+      copy_into(unread.slice(static_cast<std::int64_t>(unread_sizes.size()),
+                             static_cast<std::int64_t>(unread_sizes.size()) + 1),
+                last.total.detach().reshape({1}));
+      unread_sizes.push_back(b.images.size(0));
+      if (static_cast<std::int64_t>(unread_sizes.size()) == read_every || step == steps_per_epoch) read_losses();
       last.total.backward();
       if (cfg.optim.clip_grad_norm > 0.0) nn::clip_grad_norm(params, cfg.optim.clip_grad_norm);
       optimizer->step();
       optimizer->zero_grad();
       const std::int64_t n = b.images.size(0);
-      loss_sum += value * static_cast<double>(n);
       seen += n;
       if (term_sums.empty()) term_sums.resize(last.terms.size());
       for (std::size_t i = 0; i < last.terms.size(); ++i) {
@@ -284,7 +317,7 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
       p.epochs = cfg.epochs;
       p.step = step;
       p.steps = steps_per_epoch;
-      p.loss = loss_sum / static_cast<double>(seen);
+      p.loss = seen_read > 0 ? loss_sum / static_cast<double>(seen_read) : std::nan("");
       p.elapsed_seconds = seconds_since(t0);
       p.images_per_second = static_cast<double>(seen) / std::max(p.elapsed_seconds, 1e-9);
       const double per_step = p.elapsed_seconds / static_cast<double>(step);
@@ -292,6 +325,7 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
       p.run_eta_seconds = p.eta_seconds + per_step * static_cast<double>(steps_per_epoch * (cfg.epochs - epoch - 1));
       obs.on_step(p);
     }
+    read_losses();  // a loader that gave fewer batches than it announced
     EpochRecord r;
     r.epoch = epoch + 1;
     r.train_seconds = seconds_since(t0);

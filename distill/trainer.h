@@ -64,7 +64,7 @@ struct EpochRecord {
 struct StepProgress {
   std::int64_t epoch = 0, epochs = 0;  // 1-based epoch
   std::int64_t step = 0, steps = 0;    // 1-based step in the epoch, steps per epoch
-  double loss = 0.0;                   // running mean of the epoch so far
+  double loss = 0.0;                   // running mean over the steps read so far (NaN before the first read)
   double images_per_second = 0.0;
   double elapsed_seconds = 0.0, eta_seconds = 0.0;  // of the epoch
   double run_eta_seconds = 0.0;  // training left in the run at this epoch's pace (evaluation not counted)

@@ -86,6 +86,45 @@ TEST(CudaTrainer, KdRunMatchesTheCpuRun) {
   EXPECT_NEAR(gpu.final_eval.accuracy, cpu.final_eval.accuracy, 1.0 / 64 + 1e-9);
 }
 
+// On CUDA the trainer reads the loss every few steps, not every step; a NaN loss still stops the
+// run in its epoch and the error names the first NaN step, the one the CPU's run stops at.
+std::string nan_stop(const Device& device) {
+  const Data d;
+  const auto student = make("cnn_small", 3);
+  Generator gen(0);
+  distill::LossConfig ce;
+  ce.kd_weight = 0.0;
+  ce.ce_weight = 1.0;
+  distill::DistillLoss loss(ce, *student, {}, gen);
+  distill::TrainConfig c = config(device);
+  c.optim.schedule = "constant";
+  c.optim.warmup_epochs = 0;
+  c.optim.lr = 1e30;
+  try {
+    (void)distill::fit(*student, {}, loss, d.train, d.eval, d.norm, c);
+  } catch (const ValueError& e) {
+    return e.what();
+  }
+  return "no ValueError";
+}
+
+TEST(CudaTrainer, ANanLossStopsAtTheStepTheCpuStopsAt) {
+  KDCU_REQUIRE_GPU();
+  const bool tf32 = kernels::cuda::tf32_enabled();
+  kernels::cuda::set_tf32(false);
+  const std::string gpu = nan_stop(kGpu), cpu = nan_stop(Device::cpu());
+  kernels::cuda::set_tf32(tf32);
+  ASSERT_EQ(cpu.rfind("training stopped: the loss is ", 0), 0u) << cpu;
+  ASSERT_EQ(gpu.rfind("training stopped: the loss is ", 0), 0u) << gpu;
+  const auto step_of = [](const std::string& what) {
+    const size_t at = what.find(", step ");
+    return at == std::string::npos ? std::string() : what.substr(at, what.find('/', at) - at);
+  };
+  EXPECT_NE(step_of(cpu), "") << cpu;
+  EXPECT_EQ(step_of(gpu), step_of(cpu)) << "gpu: " << gpu << "\ncpu: " << cpu;
+  EXPECT_NE(gpu.find("at epoch 1,"), std::string::npos) << gpu;
+}
+
 TEST(CudaTrainer, AnUncheckedBadLabelFromBeforeTheRunIsReportedAtTheStart) {
   KDCU_REQUIRE_GPU();
   ASSERT_NO_THROW(ops::check_deferred_label_errors(kGpu)) << "a label error left by an earlier test";
