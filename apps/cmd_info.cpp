@@ -7,6 +7,7 @@
 #include "apps/commands.h"
 #include "core/config.h"
 #include "core/cuda_runtime.h"
+#include "core/error.h"
 
 namespace kdcu {
 namespace app {
@@ -22,13 +23,21 @@ Runner add_info_command(CLI::App& app) {
   cmd->add_flag("--json", *json, "Print the result as one JSON object on stdout");
   return [json] {
     const cuda::Availability& a = cuda::availability();
-    nlohmann::json out = {{"version", kVersion},           {"cuda_built", kWithCuda},
-                          {"cuda_available", a.available}, {"cuda_devices", a.device_count},
-                          {"cuda_reason", a.reason},       {"cpu_threads", omp_get_max_threads()}};
+    nlohmann::json out = {{"version", kVersion},
+                          {"cuda_built", kWithCuda},
+                          {"cuda_emulated", kCudaEmulated},
+                          {"cuda_available", a.available},
+                          {"cuda_devices", a.device_count},
+                          {"cuda_device_names", a.names},
+                          {"cuda_reason", a.reason},
+                          {"cpu_threads", omp_get_max_threads()}};
+    std::string devices = a.available ? std::to_string(a.device_count) : "none (CUDA unavailable: " + a.reason + ")";
+    for (size_t d = 0; d < a.names.size(); ++d) devices += cat(d == 0 ? ": " : ", ", "cuda:", d, " ", a.names[d]);
     std::cerr << "kdcu " << kVersion << "\n"
-              << "  CUDA backend built: " << (kWithCuda ? "yes" : "no") << "\n"
-              << "  CUDA devices:       "
-              << (a.available ? std::to_string(a.device_count) : "none (CUDA unavailable: " + a.reason + ")") << "\n"
+              << "  CUDA backend built: "
+              << (kCudaEmulated ? "yes, on kdcu's SIMT emulator (a test build: emu/README.md)" : kWithCuda ? "yes" : "no")
+              << "\n"
+              << "  CUDA devices:       " << devices << "\n"
               << "  CPU threads:        " << omp_get_max_threads() << "\n";
     if (*json) std::cout << out.dump() << "\n";
     return 0;

@@ -85,6 +85,11 @@ const Availability& availability() {
     } else {
       a.available = true;
       a.device_count = count;
+      for (int d = 0; d < count; ++d) {
+        cudaDeviceProp prop{};
+        a.names.push_back(cudaGetDeviceProperties(&prop, d) == cudaSuccess ? std::string(prop.name) : "?");
+      }
+      cudaGetLastError();
     }
     return a;
   }();

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "core/device.h"
 
@@ -17,6 +18,7 @@ struct Availability {
   bool available = false;
   int device_count = 0;
   std::string reason;
+  std::vector<std::string> names;  // each device's name (cudaDeviceProp::name)
 };
 const Availability& availability();
 inline bool available() {
