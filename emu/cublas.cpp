@@ -17,6 +17,7 @@
 
 #include "emu/fault.h"
 #include "emu/memory.h"
+#include "emu/tf32.h"
 
 struct cublasContext {
   cudaStream_t stream = nullptr;
@@ -57,18 +58,6 @@ size_t cublas_live_handles() {
 }
 
 namespace {
-
-// Rounds to TF32 (8-bit exponent, 10 explicit mantissa bits), nearest-even, as tensor cores read
-// f32 operands. Inf and NaN pass unchanged (NaN must not round into Inf). Twin: cudnn_conv.cpp.
-float round_tf32(float v) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &v, 4);
-  if ((bits & 0x7f800000u) == 0x7f800000u) return v;
-  bits += 0xfffu + ((bits >> 13) & 1u);
-  bits &= ~0x1fffu;
-  std::memcpy(&v, &bits, 4);
-  return v;
-}
 
 const char* op_name(cublasOperation_t op) {
   return op == CUBLAS_OP_N ? "N" : op == CUBLAS_OP_T ? "T" : "C";

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "emu/cudnn_state.h"
+#include "emu/tf32.h"
 
 namespace kdcu {
 namespace emu {
@@ -28,17 +29,6 @@ namespace {
 using i64 = std::int64_t;
 
 enum class Pass { kForward, kBackwardData, kBackwardFilter };
-
-// Rounds to TF32, nearest-even (twin of emu/cublas.cpp's); Inf and NaN unchanged.
-float round_tf32(float v) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &v, 4);
-  if ((bits & 0x7f800000u) == 0x7f800000u) return v;
-  bits += 0xfffu + ((bits >> 13) & 1u);
-  bits &= ~0x1fffu;
-  std::memcpy(&v, &bits, 4);
-  return v;
-}
 
 // One emulated algorithm: its cuDNN number, how many images one workspace pass holds (0: the
 // direct loops, no workspace), its determinism as real cuDNN reports it, and a relative cost

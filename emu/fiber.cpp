@@ -10,20 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define KDCU_EMU_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define KDCU_EMU_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define KDCU_EMU_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define KDCU_EMU_TSAN 1
-#endif
-#endif
+#include "emu/sanitizers.h"
 
 #ifdef KDCU_EMU_ASAN
 #include <sanitizer/common_interface_defs.h>

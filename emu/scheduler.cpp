@@ -17,13 +17,7 @@
 #include "emu/block_state.h"
 #include "emu/fault.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define KDCU_EMU_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define KDCU_EMU_TSAN 1
-#endif
-#endif
+#include "emu/sanitizers.h"
 #ifdef KDCU_EMU_TSAN
 #include <sanitizer/tsan_interface.h>
 #define KDCU_TSAN_ACQUIRE(p) __tsan_acquire(p)

@@ -20,32 +20,14 @@
 
 #include "emu/fault.h"
 #include "emu/memory.h"
+#include "tests/emu/emu_buffer.h"
 
 namespace kdcu {
 namespace {
 
 using i64 = std::int64_t;
 
-template <class T>
-class Dev {
- public:
-  explicit Dev(size_t n) : n_(n), p_(static_cast<T*>(emu::device_alloc(n * sizeof(T)))) {}
-  explicit Dev(const std::vector<T>& v) : Dev(v.size()) { set(v); }
-  ~Dev() { emu::device_free(p_); }
-  Dev(const Dev&) = delete;
-  Dev& operator=(const Dev&) = delete;
-  T* get() const { return p_; }
-  void set(const std::vector<T>& v) { std::memcpy(p_, v.data(), v.size() * sizeof(T)); }
-  std::vector<T> host() const {
-    std::vector<T> v(n_);
-    std::memcpy(v.data(), p_, n_ * sizeof(T));
-    return v;
-  }
-
- private:
-  size_t n_;
-  T* p_;
-};
+using testing::Dev;
 
 template <class T>
 std::vector<T> values(size_t n, double seed) {
