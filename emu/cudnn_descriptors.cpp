@@ -105,9 +105,8 @@ cudnnStatus_t cudnn_host_scale(const char* call, const char* name, const void* p
   if (!p) return cudnn_fail(CUDNN_STATUS_BAD_PARAM, call, std::string(name) + " is NULL");
   if (is_device_range(p, 1)) {
     std::ostringstream os;
-    os << call << ": scaling factor " << name << " at " << p
-       << " is device memory; cuDNN reads alpha and beta from host memory";
-    raise_fault(os.str());
+    os << "scaling factor " << name << " at " << p << " is device memory; cuDNN reads alpha and beta from host memory";
+    raise_fault(std::string(call) + ": " + os.str());
     return cudnn_fail(CUDNN_STATUS_EXECUTION_FAILED, call, os.str());
   }
   *out = f64 ? *static_cast<const double*>(p) : static_cast<double>(*static_cast<const float*>(p));
@@ -117,9 +116,9 @@ cudnnStatus_t cudnn_host_scale(const char* call, const char* name, const void* p
 bool cudnn_device_operand(const char* call, const char* operand, const void* p, size_t bytes) {
   if (is_device_range(p, bytes)) return true;
   std::ostringstream os;
-  os << call << ": operand " << operand << " at " << p << " is not device memory covering the " << bytes
+  os << "operand " << operand << " at " << p << " is not device memory covering the " << bytes
      << " bytes the call touches";
-  raise_fault(os.str());
+  raise_fault(std::string(call) + ": " + os.str());
   cudnn_fail(CUDNN_STATUS_EXECUTION_FAILED, call, os.str());
   return false;
 }

@@ -229,5 +229,17 @@ Fiber* Fiber::current() {
   return t_current_fiber;
 }
 
+void Fiber::release_as(void* addr) {
+#ifdef KDCU_EMU_TSAN
+  if (!impl_->tsan_fiber) return;
+  void* scheduler = __tsan_get_current_fiber();
+  __tsan_switch_to_fiber(impl_->tsan_fiber, __tsan_switch_to_fiber_no_sync);
+  __tsan_release(addr);
+  __tsan_switch_to_fiber(scheduler, __tsan_switch_to_fiber_no_sync);
+#else
+  (void)addr;
+#endif
+}
+
 }  // namespace emu
 }  // namespace kdcu

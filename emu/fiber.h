@@ -34,6 +34,10 @@ class Fiber {
   // The running fiber of this OS thread (nullptr on the scheduler's own stack).
   static Fiber* current();
 
+  // ThreadSanitizer only (no-op otherwise): a release on `addr` in this fiber's name, from the
+  // scheduler, for a fiber abandoned at a fault, which will never run its own.
+  void release_as(void* addr);
+
  private:
   struct Impl;
   Impl* impl_;

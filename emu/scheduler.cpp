@@ -346,6 +346,13 @@ bool run_block(const char* name, KernelBody body, dim3 grid, dim3 block, uint3 b
     ok = false;
     break;
   }
+  if (!ok) {
+    // The threads a fault left waiting never reach their release: the scheduler makes it for them.
+    for (int i = 0; i < count; ++i) {
+      Thread& t = threads[static_cast<size_t>(i)];
+      if (t.fiber && t.state != State::kExited) t.fiber->release_as(&b.done_token);
+    }
+  }
   KDCU_TSAN_ACQUIRE(&b.done_token);  // the host sees everything the block did
   t_block = outer_block;
   t_thread = outer_thread;

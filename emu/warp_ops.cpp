@@ -65,7 +65,9 @@ std::string describe_waits(const BlockRun& b) {
     std::ostringstream d;
     switch (t.state) {
       case State::kExited: exited.push_back(i); continue;
-      case State::kRunnable: d << "are still running (retrying an atomic)"; break;
+      case State::kRunnable:
+        d << (t.spun ? "are still running (retrying an atomic)" : "have passed their last synchronisation point");
+        break;
       case State::kBarrier: d << "wait at __syncthreads (" << t.file << ":" << t.line << ")"; break;
       case State::kWarp:
         d << "wait at " << warp_kind_name(t.op.kind) << " with mask 0x" << std::hex << t.op.mask << std::dec << " ("

@@ -4,8 +4,8 @@
 #   scripts/test.sh --preset asan    AddressSanitizer + UBSan build, CPU tests
 #   scripts/test.sh --label cpu      only tests with that ctest label (cpu, gpu, slow)
 #   scripts/test.sh --preset emu     the CUDA backend on kdcu's SIMT emulator (emu/README.md): the
-#                                    emulator's own tests and every GPU test under the forward and
-#                                    the reverse schedule, then the quick pipeline on the emulated
+#                                    emulator's own tests and every GPU test under the forward,
+#                                    reverse and random schedules, then the quick pipeline on the emulated
 #                                    device against the CPU (no GPU needed; about 15 minutes)
 # GPU tests skip with the reason where there is no GPU; KDCU_REQUIRE_CUDA=1 makes that a failure.
 set -euo pipefail
@@ -36,8 +36,10 @@ status=0
 if [[ "$preset" == emu* && ${#ctest_args[@]} -eq 0 ]]; then
   # The CPU tests are the default build's; here: what runs on the emulated device.
   ctest --preset "$preset" -j "$jobs" -L 'emu|gpu' || status=$?
-  echo "== test ($preset, GPU tests under the reverse schedule)"
-  KDCU_EMU_SCHEDULE=reverse ctest --preset "$preset" -j "$jobs" -L gpu || status=$?
+  for schedule in reverse random:1; do
+    echo "== test ($preset, GPU tests under the $schedule schedule)"
+    KDCU_EMU_SCHEDULE=$schedule ctest --preset "$preset" -j "$jobs" -L gpu || status=$?
+  done
   echo "== test ($preset, the quick pipeline on the emulated device vs the CPU)"
   ctest --preset "$preset" -L slow -R 'OnCudaMatchesTheCpuRun' || status=$?
 else

@@ -1,5 +1,5 @@
-// Per-device cuBLAS / cuDNN handles on the device's stream, created once (std::call_once per
-// device), and the checked-call helpers for both libraries.
+// Per-device cuBLAS / cuDNN handles on the device's stream, created once per device, and the
+// checked-call helpers for both libraries.
 #include "kernels/cuda/handles.h"
 
 #include <algorithm>
@@ -20,8 +20,11 @@ namespace {
 // Hopper's recommended cuBLAS workspace (the cuBLAS guide: 32 MiB for sm_90).
 constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
 
+// Made on first use under the mutex (not std::call_once: a setup that throws must leave the next
+// call free to try again, which call_once does not promise everywhere; ThreadSanitizer's
+// pthread_once, for one, hangs the retry).
 struct DeviceHandles {
-  std::once_flag cublas_once, cudnn_once;
+  std::mutex mutex;
   cublasHandle_t cublas = nullptr;
   cudnnHandle_t cudnn = nullptr;
 };
@@ -53,7 +56,8 @@ void check_cudnn(int status, const char* call, const char* file, int line) {
 
 cublasContext* cublas_handle(int device) {
   DeviceHandles& h = handles_of(device);
-  std::call_once(h.cublas_once, [&] {
+  std::lock_guard<std::mutex> lock(h.mutex);
+  if (!h.cublas) {
     cudaStream_t st = kdcu::cuda::stream(device);  // also makes the device current
     cublasHandle_t handle = nullptr;
     KDCU_CUBLAS_CHECK(cublasCreate(&handle));
@@ -65,20 +69,21 @@ cublasContext* cublas_handle(int device) {
       KDCU_CUBLAS_CHECK(cublasSetWorkspace(handle, workspace, kCublasWorkspaceBytes));
       KDCU_CUBLAS_CHECK(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_HOST));
     } catch (...) {
-      // A failed setup leaves nothing behind; call_once lets the next call try again.
+      // A failed setup leaves nothing behind, and the next call tries again.
       cublasDestroy(handle);
       kdcu::cuda::deallocate(workspace, kCublasWorkspaceBytes, device);
       throw;
     }
     h.cublas = handle;
-  });
+  }
   kdcu::cuda::set_device(device);
   return h.cublas;
 }
 
 cudnnContext* cudnn_handle(int device) {
   DeviceHandles& h = handles_of(device);
-  std::call_once(h.cudnn_once, [&] {
+  std::lock_guard<std::mutex> lock(h.mutex);
+  if (!h.cudnn) {
     cudaStream_t st = kdcu::cuda::stream(device);
     cudnnHandle_t handle = nullptr;
     KDCU_CUDNN_CHECK(cudnnCreate(&handle));
@@ -89,7 +94,7 @@ cudnnContext* cudnn_handle(int device) {
       throw;
     }
     h.cudnn = handle;
-  });
+  }
   kdcu::cuda::set_device(device);
   return h.cudnn;
 }

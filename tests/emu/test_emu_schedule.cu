@@ -20,6 +20,12 @@ using testing::DeviceVector;
 using testing::ScheduleGuard;
 using testing::try_launch;
 
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define KDCU_TEST_TSAN 1
+#endif
+#endif
+
 constexpr int kThreads = 64;
 
 // out[t] = the value thread t+1 wrote (the last thread reads thread 0's).
@@ -52,6 +58,9 @@ TEST(EmuSchedule, WithTheBarrierEveryOrderIsRight) {
 }
 
 TEST(EmuSchedule, AMissingBarrierGivesWrongAnswersThatDependOnTheOrder) {
+#ifdef KDCU_TEST_TSAN
+  GTEST_SKIP() << "under ThreadSanitizer the race is itself the finding (EmuScheduleTsan checks it in a child)";
+#endif
   const std::vector<int> forward = neighbours(Order::kForward, false);
   const std::vector<int> reverse = neighbours(Order::kReverse, false);
   EXPECT_NE(forward, right_answer());
@@ -112,12 +121,6 @@ TEST(EmuSchedule, ScheduleNamesParse) {
   EXPECT_FALSE(emu::parse_schedule("random:", &s));
   EXPECT_FALSE(emu::parse_schedule("random:x", &s));
 }
-
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define KDCU_TEST_TSAN 1
-#endif
-#endif
 
 #ifdef KDCU_TEST_TSAN
 // The same missing barrier under ThreadSanitizer: the write of slot[t + 1] and its read by thread
