@@ -1,9 +1,12 @@
 // Elementwise CUDA kernels: one thread per output element (grid-stride). Broadcast operands are
 // addressed through the merged-dims plan. sum_to gives one thread per output element, which
-// walks the reduced elements in a fixed order, so the result is deterministic (no atomics).
+// walks the reduced elements in a fixed order, so the result is deterministic (no atomics); a sum
+// down to one element, which that would leave to a single thread, is the multi-block ordered sum
+// of reduce_util.cuh instead (its order a function of the size only, accumulated in double).
 #include "core/cuda_check.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/reduce_util.cuh"
 
 namespace kdcu {
 namespace kernels {
@@ -97,8 +100,22 @@ void binary(BinaryOp op, const T* a, const T* b, T* out, const BroadcastPlan& pl
   });
 }
 
+namespace {
+// Element i of a contiguous array, as a term of ordered_sum.
+template <class T>
+struct ElementTerm {
+  const T* g;
+  __device__ double operator()(std::int64_t i) const { return static_cast<double>(g[i]); }
+};
+
+}  // namespace
+
 template <class T>
 void sum_to(const T* g, T* out, std::int64_t out_numel, const BroadcastPlan& plan, int device) {
+  if (out_numel == 1) {  // every dim reduced: g is contiguous with plan.numel elements
+    ordered_sum<T>("sum_to", ElementTerm<T>{g}, plan.numel, 1.0, out, device);
+    return;
+  }
   kdcu::cuda::launch("sum_to", sum_to_kernel<T>, grid_for(out_numel), kThreads, 0, device, g, out, out_numel, plan);
 }
 

@@ -2,6 +2,8 @@
 // outputs poisoned first so an unwritten element fails.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "core/autograd.h"
 #include "core/factories.h"
 #include "ops/elementwise.h"
@@ -66,6 +68,24 @@ TEST(CudaElementwise, BroadcastBackwardSumsLikeTheCpu) {
   (xd * bd).backward(ones({9, 33, 5}, DType::F32, kGpu));
   EXPECT_TRUE(testing::all_close(bd.grad(), b.grad(), testing::tolerance_for(DType::F32, 4.0)));
   EXPECT_TRUE(testing::all_close(xd.grad(), x.grad()));
+}
+
+// A gradient summed down to one element: the multi-block ordered sum, over one block's worth
+// (2 000 elements) and over many blocks (300 x 257 = 77 100, past the one-block limit).
+TEST(CudaElementwise, BroadcastBackwardToOneElementSumsLikeTheCpu) {
+  KDCU_REQUIRE_GPU();
+  set_poison_allocations(true);
+  Generator g(29);
+  for (const Shape& shape : {Shape{40, 50}, Shape{300, 257}}) {
+    Tensor x = randn(shape, g), s = randn({1, 1}, g), up = randn(shape, g);
+    Tensor xd = x.to(kGpu).detach(), sd = s.to(kGpu).detach();
+    for (Tensor* t : {&s, &sd}) t->requires_grad_();
+    (x * s).backward(up);
+    (xd * sd).backward(up.to(kGpu));
+    const double terms = static_cast<double>(shape[0] * shape[1]);
+    EXPECT_TRUE(testing::all_close(sd.grad(), s.grad(), testing::tolerance_for(DType::F32, 4.0 * std::sqrt(terms))))
+        << shape[0] << " x " << shape[1];
+  }
 }
 
 }  // namespace
