@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include <cuda_runtime_api.h>
@@ -32,6 +33,30 @@ struct CUmemPoolHandle_st {
 namespace kdcu {
 namespace emu {
 namespace {
+
+// Streams and events the emulator made, owned here: kdcu keeps its per-device stream for the life
+// of the process, and what is still live at exit is freed then (no leak report).
+template <class T>
+struct Registry {
+  std::mutex mutex;
+  std::set<T*> live;
+  ~Registry() {
+    for (T* p : live) delete p;
+  }
+  T* add(T* p) {
+    std::lock_guard<std::mutex> lock(mutex);
+    live.insert(p);
+    return p;
+  }
+  bool remove(T* p) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (live.erase(p) == 0) return false;
+    delete p;
+    return true;
+  }
+};
+Registry<CUstream_st> g_streams;
+Registry<CUevent_st> g_events;
 
 thread_local cudaError_t t_last_error = cudaSuccess;
 thread_local std::string t_last_detail;
@@ -275,7 +300,7 @@ cudaError_t cudaDriverGetVersion(int* version) {
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
   KDCU_EMU_ENTRY();
   if (!stream) return set_error(cudaErrorInvalidValue, "cudaStreamCreateWithFlags: null stream");
-  *stream = new CUstream_st{flags};
+  *stream = g_streams.add(new CUstream_st{flags});
   return cudaSuccess;
 }
 
@@ -285,7 +310,8 @@ cudaError_t cudaStreamCreate(cudaStream_t* stream) {
 
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   KDCU_EMU_ENTRY();
-  delete stream;
+  if (!g_streams.remove(stream))
+    return set_error(cudaErrorInvalidResourceHandle, "cudaStreamDestroy: not a live stream of cudaStreamCreate");
   return cudaSuccess;
 }
 
@@ -297,7 +323,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t) {
 cudaError_t cudaEventCreate(cudaEvent_t* event) {
   KDCU_EMU_ENTRY();
   if (!event) return set_error(cudaErrorInvalidValue, "cudaEventCreate: null event");
-  *event = new CUevent_st;
+  *event = g_events.add(new CUevent_st);
   return cudaSuccess;
 }
 
@@ -307,8 +333,8 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int) {
 
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
   KDCU_EMU_ENTRY();
-  if (!event) return set_error(cudaErrorInvalidResourceHandle, "cudaEventDestroy: null event");
-  delete event;
+  if (!g_events.remove(event))
+    return set_error(cudaErrorInvalidResourceHandle, "cudaEventDestroy: not a live event of cudaEventCreate");
   return cudaSuccess;
 }
 

@@ -139,7 +139,7 @@ void conv2d_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight
     T* dw_slot = dweight && t > 0 ? partials.data() + (t - 1) * wsize : dweight;
 #pragma omp for schedule(static)
     for (std::int64_t n = 0; n < s.n; ++n) {
-      const T* xn = x + n * s.cin * s.h * s.w;
+      const T* xn = x ? x + n * s.cin * s.h * s.w : nullptr;  // no x when only dx is wanted
       const T* dyn = dy + n * s.cout * p;
       if (dweight) {
         if (!direct) im2col(xn, col, s);
