@@ -241,7 +241,8 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
     double loss_sum = 0.0;
     std::int64_t seen = 0, step = 0, seen_read = 0;
     DistillLoss::Result last;
-    // Totals of the steps not read yet: slot k holds step first_unread + k; batch sizes beside them.
+    // Totals of the steps not read yet (CUDA only): slot k holds step first_unread + k; their batch
+    // sizes beside them.
     const std::int64_t read_every = dev.is_cuda() ? kLossReadEvery : 1;
     Tensor unread;
     std::vector<std::int64_t> unread_sizes;
@@ -250,8 +251,11 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
     // the same bits whatever the cadence) and stops the run at the first one that is not finite.
     const auto read_losses = [&] {
       if (unread_sizes.empty()) return;
+      // Every step (the CPU): the value itself, no buffer; else the buffer's filled slots in one copy.
       const std::vector<double> values =
-          unread.slice(0, static_cast<std::int64_t>(unread_sizes.size())).to(Device::cpu()).to(DType::F64).to_vector<double>();
+          read_every == 1
+              ? std::vector<double>{last.total.item<double>()}
+              : unread.slice(0, static_cast<std::int64_t>(unread_sizes.size())).to(Device::cpu()).to(DType::F64).to_vector<double>();
       for (std::size_t k = 0; k < values.size(); ++k) {
         const double value = values[k];
         const std::int64_t at = first_unread + static_cast<std::int64_t>(k);
@@ -295,10 +299,12 @@ TrainResult fit(nn::Model& student, const std::vector<nn::Model*>& teachers, Dis
       // Kept on the device and counted at the end of the epoch: no extra wait per step.
       predictions.emplace_back(ops::argmax(s_out.logits.detach(), 1), b.labels);
       ++step;
-      if (!unread.defined()) unread = zeros({read_every}, last.total.dtype(), last.total.device());
-      copy_into(unread.slice(static_cast<std::int64_t>(unread_sizes.size()),
-                             static_cast<std::int64_t>(unread_sizes.size()) + 1),
-                last.total.detach().reshape({1}));
+      if (read_every > 1) {
+        if (!unread.defined()) unread = zeros({read_every}, last.total.dtype(), last.total.device());
+        copy_into(unread.slice(static_cast<std::int64_t>(unread_sizes.size()),
+                               static_cast<std::int64_t>(unread_sizes.size()) + 1),
+                  last.total.detach().reshape({1}));
+      }
       unread_sizes.push_back(b.images.size(0));
       if (static_cast<std::int64_t>(unread_sizes.size()) == read_every || step == steps_per_epoch) read_losses();
       last.total.backward();
