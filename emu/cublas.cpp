@@ -17,6 +17,7 @@
 
 #include "emu/fault.h"
 #include "emu/memory.h"
+#include "emu/registry.h"
 #include "emu/tf32.h"
 
 struct cublasContext {
@@ -34,27 +35,14 @@ namespace kdcu {
 namespace emu {
 namespace {
 
-// The live handles: a destroyed or made-up handle answers NOT_INITIALIZED instead of being read.
-struct Handles {
-  std::mutex mutex;
-  std::set<const cublasContext*> live;
-};
-Handles& handles() {
-  static Handles* h = new Handles;  // never destroyed: handles may be destroyed from static destructors
-  return *h;
-}
+// A destroyed or made-up handle answers NOT_INITIALIZED instead of being read.
 bool live(cublasHandle_t h) {
-  if (!h) return false;
-  Handles& all = handles();
-  std::lock_guard<std::mutex> lock(all.mutex);
-  return all.live.count(h) != 0;
+  return Registry<cublasContext>::instance().contains(h);
 }
 }  // namespace
 
 size_t cublas_live_handles() {
-  Handles& all = handles();
-  std::lock_guard<std::mutex> lock(all.mutex);
-  return all.live.size();
+  return Registry<cublasContext>::instance().size();
 }
 
 namespace {
@@ -232,19 +220,12 @@ using kdcu::emu::live;
 
 cublasStatus_t cublasCreate_v2(cublasHandle_t* handle) {
   if (!handle) return CUBLAS_STATUS_INVALID_VALUE;
-  auto* h = new cublasContext;
-  auto& all = kdcu::emu::handles();
-  std::lock_guard<std::mutex> lock(all.mutex);
-  all.live.insert(h);
-  *handle = h;
+  *handle = kdcu::emu::Registry<cublasContext>::instance().add(new cublasContext);
   return CUBLAS_STATUS_SUCCESS;
 }
 
 cublasStatus_t cublasDestroy_v2(cublasHandle_t handle) {
-  auto& all = kdcu::emu::handles();
-  std::lock_guard<std::mutex> lock(all.mutex);
-  if (!handle || all.live.erase(handle) == 0) return CUBLAS_STATUS_NOT_INITIALIZED;
-  delete handle;
+  if (!kdcu::emu::Registry<cublasContext>::instance().remove(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
   return CUBLAS_STATUS_SUCCESS;
 }
 

@@ -11,6 +11,7 @@
 #include "emu/cudnn_state.h"
 #include "emu/fault.h"
 #include "emu/memory.h"
+#include "emu/registry.h"
 
 namespace kdcu {
 namespace emu {
@@ -19,14 +20,6 @@ namespace {
 thread_local std::string t_last_error;
 
 // The live handles: a destroyed or made-up handle is refused instead of being read.
-struct Handles {
-  std::mutex mutex;
-  std::set<const cudnnContext*> live;
-};
-Handles& handles() {
-  static Handles* h = new Handles;  // never destroyed: handles may be destroyed from static destructors
-  return *h;
-}
 
 bool valid_type(cudnnDataType_t t) {
   return static_cast<int>(t) >= CUDNN_DATA_FLOAT && static_cast<int>(t) <= CUDNN_DATA_COMPLEX_FP64;
@@ -65,9 +58,7 @@ cudnnStatus_t cudnn_fail(cudnnStatus_t status, const char* call, const std::stri
 
 cudnnStatus_t cudnn_check_handle(cudnnHandle_t handle, const char* call) {
   if (!handle) return cudnn_fail(CUDNN_STATUS_BAD_PARAM, call, "handle is NULL");
-  Handles& all = handles();
-  std::lock_guard<std::mutex> lock(all.mutex);
-  if (all.live.count(handle) == 0) {
+  if (!Registry<cudnnContext>::instance().contains(handle)) {
     return cudnn_fail(CUDNN_STATUS_BAD_PARAM, call, "handle is not a live handle from cudnnCreate");
   }
   return CUDNN_STATUS_SUCCESS;
@@ -130,21 +121,14 @@ using kdcu::emu::cudnn_fail;
 
 cudnnStatus_t cudnnCreate(cudnnHandle_t* handle) {
   if (!handle) return cudnn_fail(CUDNN_STATUS_BAD_PARAM, "cudnnCreate", "handle is NULL");
-  auto* h = new cudnnContext;
-  auto& all = kdcu::emu::handles();
-  std::lock_guard<std::mutex> lock(all.mutex);
-  all.live.insert(h);
-  *handle = h;
+  *handle = kdcu::emu::Registry<cudnnContext>::instance().add(new cudnnContext);
   return CUDNN_STATUS_SUCCESS;
 }
 
 cudnnStatus_t cudnnDestroy(cudnnHandle_t handle) {
-  auto& all = kdcu::emu::handles();
-  std::lock_guard<std::mutex> lock(all.mutex);
-  if (!handle || all.live.erase(handle) == 0) {
+  if (!kdcu::emu::Registry<cudnnContext>::instance().remove(handle)) {
     return cudnn_fail(CUDNN_STATUS_BAD_PARAM, "cudnnDestroy", "handle is not a live handle from cudnnCreate");
   }
-  delete handle;
   return CUDNN_STATUS_SUCCESS;
 }
 

@@ -8,13 +8,13 @@
 #include <cstdint>
 #include <cstring>
 #include <mutex>
-#include <set>
 #include <string>
 
 #include <cuda_runtime_api.h>
 
 #include "emu/fault.h"
 #include "emu/memory.h"
+#include "emu/registry.h"
 #include "emu/runtime_state.h"
 #include "emu/scheduler.h"
 
@@ -34,29 +34,8 @@ namespace kdcu {
 namespace emu {
 namespace {
 
-// Streams and events the emulator made, owned here: kdcu keeps its per-device stream for the life
-// of the process, and what is still live at exit is freed then (no leak report).
-template <class T>
-struct Registry {
-  std::mutex mutex;
-  std::set<T*> live;
-  ~Registry() {
-    for (T* p : live) delete p;
-  }
-  T* add(T* p) {
-    std::lock_guard<std::mutex> lock(mutex);
-    live.insert(p);
-    return p;
-  }
-  bool remove(T* p) {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (live.erase(p) == 0) return false;
-    delete p;
-    return true;
-  }
-};
-Registry<CUstream_st> g_streams;
-Registry<CUevent_st> g_events;
+Registry<CUstream_st>& g_streams = Registry<CUstream_st>::instance();
+Registry<CUevent_st>& g_events = Registry<CUevent_st>::instance();
 
 thread_local cudaError_t t_last_error = cudaSuccess;
 thread_local std::string t_last_detail;
